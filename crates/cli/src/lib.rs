@@ -1,0 +1,5 @@
+//! The `kjp` command's pieces, kept in a library so tests can call them directly.
+//! Each module only translates between the command line and the domain.
+
+pub mod eval;
+pub mod policy_show;
