@@ -13,7 +13,7 @@
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
-use crate::facts::{Fact, FactKind, FactSet, Facts, GroupSet};
+use crate::facts::{BoolFact, Fact, FactKind, FactSet, Facts, GroupSet};
 use crate::ids::{Level, Rupiah, SchoolType};
 use crate::policy::{
     Monthly, Operand, OperandTerm, Policy, Ratio, Scope, Test, Unit, NOT_TARGET_GROUP, UNKNOWN_FACT,
@@ -72,11 +72,7 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AssessError {
     #[error("policy {policy} has no {what} in force on {date}")]
-    NotInForce {
-        policy: String,
-        what: String,
-        date: NaiveDate,
-    },
+    NotInForce { policy: String, what: String, date: NaiveDate },
 }
 
 /// A rule's test with its parameters resolved on the reference date.
@@ -84,7 +80,7 @@ pub enum AssessError {
 enum Check {
     Is {
         fact: Fact,
-        bool_fact: crate::facts::BoolFact,
+        bit: u16,
         value: bool,
     },
     In {
@@ -93,22 +89,16 @@ enum Check {
     },
     /// Age bounds as birth dates: born on or before `latest`, and after `earliest_excl`.
     Born {
-        latest: Option<NaiveDate>,
-        earliest_excl: Option<NaiveDate>,
+        latest: NaiveDate,
+        earliest_excl: NaiveDate,
     },
-    /// `min <= value` and `value * max.den <= max.num`.
+    /// `min <= value <= max` in whole rupiah: the exact rational bounds rounded inwards
+    /// (`v * den <= num` is `v <= floor(num / den)` for a whole `v`).
     Amount {
         fact: Fact,
-        at_least: Option<Ratio>,
-        at_most: Option<Ratio>,
+        min: i64,
+        max: i64,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tri {
-    True,
-    False,
-    Unknown,
 }
 
 impl Check {
@@ -119,88 +109,52 @@ impl Check {
         }
     }
 
-    #[inline]
-    fn eval(&self, f: &Facts) -> Tri {
-        let b = |v: bool| if v { Tri::True } else { Tri::False };
+    /// `(true, false)` as 0 or 1 each; both 0 when the fact is unknown. Written to
+    /// compile to few branches: bulk work runs this for every term of every child.
+    #[inline(always)]
+    fn eval(&self, f: &Facts) -> (u64, u64) {
+        let tf = |known: bool, ok: bool| (u64::from(known & ok), u64::from(known & !ok));
         match *self {
-            Check::Is {
-                bool_fact, value, ..
-            } => match f.get(bool_fact) {
-                Some(v) => b(v == value),
-                None => Tri::Unknown,
-            },
+            Check::Is { bit, value, .. } => {
+                let known = f.flags.known & bit != 0;
+                tf(known, (f.flags.value & bit != 0) == value)
+            }
             Check::In { allowed, .. } => match f.education {
-                Some(e) => b(allowed & e.bit() != 0),
-                None => Tri::Unknown,
+                Some(e) => tf(true, allowed & e.bit() != 0),
+                None => (0, 0),
             },
-            Check::Born {
-                latest,
-                earliest_excl,
-            } => match f.birth_date {
-                Some(d) => b(latest.is_none_or(|l| d <= l) && earliest_excl.is_none_or(|e| d > e)),
-                None => Tri::Unknown,
+            Check::Born { latest, earliest_excl } => match f.birth_date {
+                Some(d) => tf(true, (d <= latest) & (d > earliest_excl)),
+                None => (0, 0),
             },
-            Check::Amount {
-                fact,
-                at_least,
-                at_most,
-            } => {
-                let v = match fact {
-                    Fact::ParentWage => f.parent_wage,
-                    _ => f.family_property_njop,
-                };
+            Check::Amount { fact, min, max } => {
+                let v = if fact == Fact::ParentWage { f.parent_wage } else { f.family_property_njop };
                 match v {
-                    Some(v) => {
-                        let v = i128::from(v.get());
-                        b(at_least.is_none_or(|r| v * r.den >= r.num)
-                            && at_most.is_none_or(|r| v * r.den <= r.num))
-                    }
-                    None => Tri::Unknown,
+                    Some(v) => tf(true, (v.get() >= min) & (v.get() <= max)),
+                    None => (0, 0),
                 }
             }
         }
     }
 }
 
-/// One rule in force, compiled.
+/// One term of a rule. A rule is `not applies_when or exempt_when... or test`: it is met
+/// when any term is true, unmet when every term is false, unknown otherwise.
+#[derive(Debug, Clone, Copy)]
+struct Term {
+    rule: u8,
+    negate: bool,
+    check: Check,
+}
+
+/// What explanations need to know about one rule in force.
 #[derive(Debug, Clone)]
 struct Compiled {
     /// Index into `Policy::rules`.
     rule: usize,
     reason: u8,
-    test: Check,
-    applies_when: Option<Check>,
-    exempt_when: Vec<Check>,
-    /// For texts: the resolved bounds of the test.
+    /// The resolved upper bound of the test, for texts.
     at_most: Option<Ratio>,
-}
-
-impl Compiled {
-    /// Met, unmet, or unknown with the facts that could change it.
-    #[inline]
-    fn eval(&self, f: &Facts) -> (Tri, u32) {
-        let mut unknown = 0u32;
-        if let Some(when) = &self.applies_when {
-            match when.eval(f) {
-                Tri::False => return (Tri::True, 0),
-                Tri::Unknown => unknown |= when.fact().bit(),
-                Tri::True => {}
-            }
-        }
-        for ex in &self.exempt_when {
-            match ex.eval(f) {
-                Tri::True => return (Tri::True, 0),
-                Tri::Unknown => unknown |= ex.fact().bit(),
-                Tri::False => {}
-            }
-        }
-        match self.test.eval(f) {
-            Tri::True => (Tri::True, 0),
-            Tri::Unknown => (Tri::Unknown, unknown | self.test.fact().bit()),
-            Tri::False if unknown != 0 => (Tri::Unknown, unknown),
-            Tri::False => (Tri::False, 0),
-        }
-    }
 }
 
 /// A parameter value used by the rules on the date, recorded with each decision.
@@ -217,6 +171,18 @@ pub struct Rules<'p> {
     policy: &'p Policy,
     as_of: NaiveDate,
     compiled: Vec<Compiled>,
+    /// Every term, for explanations and the review path.
+    terms: Vec<Term>,
+    /// The yes/no terms, precomputed: for each chunk of five flags, a table indexed by
+    /// their known and value bits gives the (met, not unmet) rule masks. Two look-ups
+    /// replace a dozen comparisons per child.
+    flag_tables: Vec<Box<[(u64, u64); 1024]>>,
+    /// The other terms, by kind, so each loop runs without dispatch.
+    other_terms: [Vec<Term>; 3],
+    /// Monthly amount by level and school type (unknown, negeri, swasta).
+    amounts: [[Option<Monthly>; 3]; 9],
+    /// One bit per rule in force.
+    all: u64,
     common: u64,
     /// Catalogue index and rule mask of each group in force, in priority order.
     groups: Vec<(u8, u64)>,
@@ -232,20 +198,14 @@ pub fn assess(facts: &Facts, policy: &Policy, as_of: NaiveDate) -> Result<Decisi
 
 impl<'p> Rules<'p> {
     pub fn new(policy: &'p Policy, as_of: NaiveDate) -> Result<Rules<'p>, AssessError> {
-        let not_in_force = |what: String| AssessError::NotInForce {
-            policy: policy.id.clone(),
-            what,
-            date: as_of,
-        };
+        let not_in_force =
+            |what: String| AssessError::NotInForce { policy: policy.id.clone(), what, date: as_of };
         let mut params_used: Vec<usize> = Vec::new();
         let mut resolve = |op: &Operand| -> Result<Ratio, AssessError> {
             let mut acc = Ratio { num: 1, den: 1 };
             for term in &op.terms {
                 let r = match term {
-                    OperandTerm::Constant(n) => Ratio {
-                        num: i128::from(*n),
-                        den: 1,
-                    },
+                    OperandTerm::Constant(n) => Ratio { num: i128::from(*n), den: 1 },
                     OperandTerm::Param(i) => {
                         if !params_used.contains(i) {
                             params_used.push(*i);
@@ -253,10 +213,7 @@ impl<'p> Rules<'p> {
                         policy
                             .param_at(*i, as_of)
                             .ok_or_else(|| {
-                                not_in_force(format!(
-                                    "value of parameter {}",
-                                    policy.params[*i].name
-                                ))
+                                not_in_force(format!("value of parameter {}", policy.params[*i].name))
                             })?
                             .value
                     }
@@ -268,30 +225,11 @@ impl<'p> Rules<'p> {
         let mut check = |t: &Test| -> Result<(Check, Option<Ratio>), AssessError> {
             Ok(match t {
                 Test::Is { fact, value } => {
-                    let FactKind::Bool(bool_fact) = fact.kind() else {
-                        unreachable!("checked at load")
-                    };
-                    (
-                        Check::Is {
-                            fact: *fact,
-                            bool_fact,
-                            value: *value,
-                        },
-                        None,
-                    )
+                    let FactKind::Bool(bool_fact) = fact.kind() else { unreachable!("checked at load") };
+                    (Check::Is { fact: *fact, bit: bool_fact.bit(), value: *value }, None)
                 }
-                Test::In { fact, allowed } => (
-                    Check::In {
-                        fact: *fact,
-                        allowed: *allowed,
-                    },
-                    None,
-                ),
-                Test::Range {
-                    fact: Fact::Age,
-                    at_least,
-                    at_most,
-                } => {
+                Test::In { fact, allowed } => (Check::In { fact: *fact, allowed: *allowed }, None),
+                Test::Range { fact: Fact::Age, at_least, at_most } => {
                     let years = |r: Ratio, extra: i128| -> Result<Option<NaiveDate>, AssessError> {
                         let months = u32::try_from((r.num / r.den + extra) * 12)
                             .map_err(|_| not_in_force("a valid age bound".into()))?;
@@ -306,33 +244,27 @@ impl<'p> Rules<'p> {
                         .flatten();
                     let max = at_most.as_ref().map(&mut resolve).transpose()?;
                     let earliest_excl = max.map(|r| years(r, 1)).transpose()?.flatten();
-                    (
-                        Check::Born {
-                            latest,
-                            earliest_excl,
-                        },
-                        max,
-                    )
+                    let check = Check::Born {
+                        latest: latest.unwrap_or(NaiveDate::MAX),
+                        earliest_excl: earliest_excl.unwrap_or(NaiveDate::MIN),
+                    };
+                    (check, max)
                 }
-                Test::Range {
-                    fact,
-                    at_least,
-                    at_most,
-                } => {
+                Test::Range { fact, at_least, at_most } => {
                     let max = at_most.as_ref().map(&mut resolve).transpose()?;
-                    (
-                        Check::Amount {
-                            fact: *fact,
-                            at_least: at_least.as_ref().map(&mut resolve).transpose()?,
-                            at_most: max,
-                        },
-                        max,
-                    )
+                    let min = at_least.as_ref().map(&mut resolve).transpose()?;
+                    let check = Check::Amount {
+                        fact: *fact,
+                        min: min.map_or(i64::MIN, |r| r.ceil()),
+                        max: max.map_or(i64::MAX, |r| r.floor()),
+                    };
+                    (check, max)
                 }
             })
         };
 
         let mut compiled = Vec::new();
+        let mut terms = Vec::new();
         let mut common = 0u64;
         let mut group_rules = 0u64;
         let mut membership: Vec<(usize, u64)> = Vec::new();
@@ -340,38 +272,27 @@ impl<'p> Rules<'p> {
             if !rule.effective.contains(as_of) || !rule.enabled {
                 continue;
             }
+            let index = compiled.len() as u8;
             let (test, at_most) = check(&rule.test)?;
-            let applies_when = rule
-                .applies_when
-                .as_ref()
-                .map(|t| check(t).map(|c| c.0))
-                .transpose()?;
-            let exempt_when = rule
-                .exempt_when
-                .iter()
-                .map(|e| check(&e.when).map(|c| c.0))
-                .collect::<Result<_, _>>()?;
-            let bit = 1u64 << compiled.len();
+            terms.push(Term { rule: index, negate: false, check: test });
+            if let Some(when) = &rule.applies_when {
+                terms.push(Term { rule: index, negate: true, check: check(when)?.0 });
+            }
+            for e in &rule.exempt_when {
+                terms.push(Term { rule: index, negate: false, check: check(&e.when)?.0 });
+            }
+            let bit = 1u64 << index;
             match rule.scope {
                 Scope::Common | Scope::Screen => common |= bit,
                 Scope::Group => group_rules |= bit,
                 Scope::Membership(g) => membership.push((g, bit)),
             }
-            compiled.push(Compiled {
-                rule: i,
-                reason: rule.reason as u8,
-                test,
-                applies_when,
-                exempt_when,
-                at_most,
-            });
+            compiled.push(Compiled { rule: i, reason: rule.reason as u8, at_most });
         }
         let mut groups = Vec::new();
         for catalogue in 0..policy.group_ids.len() {
-            let Some(g) = policy
-                .groups
-                .iter()
-                .find(|g| g.catalogue == catalogue && g.effective.contains(as_of))
+            let Some(g) =
+                policy.groups.iter().find(|g| g.catalogue == catalogue && g.effective.contains(as_of))
             else {
                 continue;
             };
@@ -391,6 +312,43 @@ impl<'p> Rules<'p> {
             groups.push((catalogue as u8, mask));
         }
         let rates = policy.amounts_at(as_of).map(|a| a.rates);
+        let mut amounts = [[None; 3]; 9];
+        if let Some(rates) = &rates {
+            for (level, rate) in rates.iter().enumerate() {
+                let unknown = (!rate.depends_on_school).then_some(rate.public);
+                amounts[level] = [unknown, Some(rate.public), Some(rate.private)];
+            }
+        }
+        let flag_terms: Vec<Term> =
+            terms.iter().filter(|t| matches!(t.check, Check::Is { .. })).copied().collect();
+        let kind = |k: fn(&Check) -> bool| terms.iter().filter(|t| k(&t.check)).copied().collect::<Vec<_>>();
+        let other_terms = [
+            kind(|c| matches!(c, Check::Born { .. })),
+            kind(|c| matches!(c, Check::In { .. })),
+            kind(|c| matches!(c, Check::Amount { .. })),
+        ];
+        let flag_tables = (0..BoolFact::COUNT.div_ceil(5))
+            .map(|chunk| {
+                let mut table = Box::new([(0u64, 0u64); 1024]);
+                for (index, slot) in table.iter_mut().enumerate() {
+                    let shift = 5 * chunk;
+                    let mut f = Facts::default();
+                    f.flags.known = ((index & 31) << shift) as u16;
+                    f.flags.value = (((index >> 5) & 31) << shift) as u16 & f.flags.known;
+                    for t in &flag_terms {
+                        let Check::Is { bit, .. } = t.check else { continue };
+                        if (bit >> shift) & 31 == 0 {
+                            continue;
+                        }
+                        let (yes, no) = t.check.eval(&f);
+                        let (yes, no) = if t.negate { (no, yes) } else { (yes, no) };
+                        slot.0 |= yes << t.rule;
+                        slot.1 |= (no ^ 1) << t.rule;
+                    }
+                }
+                table
+            })
+            .collect();
         let mut params: Vec<ParamUsed> = params_used
             .into_iter()
             .filter_map(|i| {
@@ -406,13 +364,16 @@ impl<'p> Rules<'p> {
         Ok(Rules {
             policy,
             as_of,
+            all: if compiled.len() == 64 { u64::MAX } else { (1u64 << compiled.len()) - 1 },
             compiled,
+            terms,
+            flag_tables,
+            other_terms,
+            amounts,
             common,
             groups,
             rates,
-            not_target_group: policy
-                .reason_index(NOT_TARGET_GROUP)
-                .expect("checked at load") as u8,
+            not_target_group: policy.reason_index(NOT_TARGET_GROUP).expect("checked at load") as u8,
             params,
         })
     }
@@ -431,37 +392,28 @@ impl<'p> Rules<'p> {
     }
 
     /// The monthly amount for a level and school type on this date.
+    #[inline]
     pub fn monthly(&self, level: Level, school: Option<SchoolType>) -> Option<Monthly> {
-        let rate = self.rates.as_ref()?[level.index()];
-        match school {
-            Some(SchoolType::Swasta) => Some(rate.private),
-            Some(SchoolType::Negeri) => Some(rate.public),
-            None if !rate.depends_on_school => Some(rate.public),
-            None => None,
-        }
+        let column = match school {
+            None => 0,
+            Some(SchoolType::Negeri) => 1,
+            Some(SchoolType::Swasta) => 2,
+        };
+        self.amounts[level.index()][column]
     }
 
     /// Decides one child.
     pub fn assess(&self, f: &Facts) -> Decision {
-        let mut unmet = 0u64;
-        let mut unknown_rules = 0u64;
-        let mut unknown_facts = [0u32; 64];
-        for (bit, c) in self.compiled.iter().enumerate() {
-            match c.eval(f) {
-                (Tri::True, _) => {}
-                (Tri::False, _) => unmet |= 1 << bit,
-                (Tri::Unknown, facts) => {
-                    unknown_rules |= 1 << bit;
-                    unknown_facts[bit] = facts;
-                }
-            }
-        }
+        let (met, not_unmet) = self.masks_fast(f);
+        let unmet = self.all & !not_unmet;
+        let unknown_rules = not_unmet & !met;
+        // Which facts hold unknown rules open: needed only on the (rare) review path.
         let facts_of = |mask: u64| -> u32 {
             let mut out = 0;
-            let mut m = mask;
-            while m != 0 {
-                out |= unknown_facts[m.trailing_zeros() as usize];
-                m &= m - 1;
+            for t in self.terms.iter().filter(|t| mask & (1 << t.rule) != 0) {
+                if t.check.eval(f) == (0, 0) {
+                    out |= t.check.fact().bit();
+                }
             }
             out
         };
@@ -490,11 +442,7 @@ impl<'p> Rules<'p> {
         } else if first_true.is_some() && common_unknown == 0 {
             (Status::Eligible, 0, 0)
         } else {
-            let groups_unknown = if first_true.is_some() {
-                0
-            } else {
-                facts_of(open_unknown)
-            };
+            let groups_unknown = if first_true.is_some() { 0 } else { facts_of(open_unknown) };
             (Status::Review, 0, facts_of(common_unknown) | groups_unknown)
         };
 
@@ -532,15 +480,49 @@ impl<'p> Rules<'p> {
         }
         Decision {
             status,
-            group: if status == Status::Ineligible {
-                None
-            } else {
-                first_true
-            },
+            group: if status == Status::Ineligible { None } else { first_true },
             unmet: ReasonSet(reasons),
             unknown: FactSet(unknown),
             monthly,
         }
+    }
+
+    /// Rules met, and rules not unmet, as bit masks (a rule in neither is unknown).
+    #[inline]
+    fn masks(&self, f: &Facts) -> (u64, u64) {
+        let mut met = 0u64;
+        let mut not_unmet = 0u64;
+        for t in &self.terms {
+            let (yes, no) = t.check.eval(f);
+            let (yes, no) = if t.negate { (no, yes) } else { (yes, no) };
+            met |= yes << t.rule;
+            not_unmet |= (no ^ 1) << t.rule;
+        }
+        (met, not_unmet)
+    }
+
+    /// [`Rules::masks`], the fast way: table look-ups for the yes/no terms, then the rest.
+    #[inline]
+    fn masks_fast(&self, f: &Facts) -> (u64, u64) {
+        let (known, value) = (u32::from(f.flags.known), u32::from(f.flags.value));
+        let mut met = 0u64;
+        let mut not_unmet = 0u64;
+        for (chunk, table) in self.flag_tables.iter().enumerate() {
+            let shift = 5 * chunk;
+            let index = ((known >> shift) & 31) | (((value >> shift) & 31) << 5);
+            let (m, n) = table[index as usize];
+            met |= m;
+            not_unmet |= n;
+        }
+        for terms in &self.other_terms {
+            for t in terms {
+                let (yes, no) = t.check.eval(f);
+                let (yes, no) = if t.negate { (no, yes) } else { (yes, no) };
+                met |= yes << t.rule;
+                not_unmet |= (no ^ 1) << t.rule;
+            }
+        }
+        (met, not_unmet)
     }
 
     /// Whether the rules could pay this decision (an amount table is in force).
@@ -552,12 +534,13 @@ impl<'p> Rules<'p> {
     pub fn explain(&self, facts: &Facts, d: &Decision) -> Explanation {
         let policy = self.policy;
         let mut reasons = Vec::new();
+        let (_, not_unmet) = self.masks(facts);
+        let unmet_rules = self.all & !not_unmet;
         for index in d.unmet.iter() {
             let reason = policy.reason(index);
-            let rule = self
-                .compiled
-                .iter()
-                .find(|c| c.reason as usize == index && self.unmet_by(facts, c));
+            let rule = (0..self.compiled.len())
+                .find(|&bit| unmet_rules & (1 << bit) != 0 && self.compiled[bit].reason as usize == index)
+                .map(|bit| &self.compiled[bit]);
             let article = match rule {
                 Some(c) => policy.rules[c.rule].citation.clone(),
                 None => reason.citation.clone().unwrap_or_default(),
@@ -571,19 +554,14 @@ impl<'p> Rules<'p> {
                 text_en: self.fill(&reason.texts.en, facts, limit, None, Lang::En),
             });
         }
-        let unknown_reason =
-            policy.reason(policy.reason_index(UNKNOWN_FACT).expect("checked at load"));
+        let unknown_reason = policy.reason(policy.reason_index(UNKNOWN_FACT).expect("checked at load"));
         for fact in d.unknown.iter() {
             // The article of the first rule the fact feeds, or of the amounts.
             let article = self
-                .compiled
+                .terms
                 .iter()
-                .find(|c| {
-                    c.test.fact() == fact
-                        || c.applies_when.is_some_and(|w| w.fact() == fact)
-                        || c.exempt_when.iter().any(|e| e.fact() == fact)
-                })
-                .map(|c| policy.rules[c.rule].citation.clone())
+                .find(|t| t.check.fact() == fact)
+                .map(|t| policy.rules[self.compiled[t.rule as usize].rule].citation.clone())
                 .or_else(|| {
                     matches!(fact, Fact::Level | Fact::School)
                         .then(|| policy.amounts_at(self.as_of).map(|a| a.citation.clone()))
@@ -612,10 +590,6 @@ impl<'p> Rules<'p> {
             as_of: self.as_of,
             params: self.params.clone(),
         }
-    }
-
-    fn unmet_by(&self, facts: &Facts, c: &Compiled) -> bool {
-        c.eval(facts).0 == Tri::False
     }
 
     fn fill(

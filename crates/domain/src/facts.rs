@@ -155,7 +155,10 @@ pub enum BoolFact {
 }
 
 impl BoolFact {
-    fn bit(self) -> u16 {
+    /// How many there are: the bits used in [`Flags`].
+    pub const COUNT: usize = BoolFact::FamilyExcludedOccupation as usize + 1;
+
+    pub(crate) fn bit(self) -> u16 {
         1 << (self as u16)
     }
 }
@@ -225,8 +228,8 @@ pub struct Facts {
 /// The yes/no facts: each known true, known false, or unknown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Flags {
-    known: u16,
-    value: u16,
+    pub(crate) known: u16,
+    pub(crate) value: u16,
 }
 
 impl Facts {

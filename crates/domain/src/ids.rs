@@ -15,8 +15,8 @@ use crate::regions::{self, RegionLevel};
 /// Indonesian province codes (Kemendagri), used to check the first two digits of a NIK
 /// or family card number from outside Jakarta. Includes the four Papua provinces of 2022.
 const PROVINCES: [u8; 38] = [
-    11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53, 61, 62, 63, 64, 65,
-    71, 72, 73, 74, 75, 76, 81, 82, 91, 92, 93, 94, 95, 96,
+    11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53, 61, 62, 63, 64, 65, 71, 72,
+    73, 74, 75, 76, 81, 82, 91, 92, 93, 94, 95, 96,
 ];
 
 /// Jakarta's province code.
@@ -35,17 +35,11 @@ fn shown(raw: &str) -> String {
 fn digits<const N: usize>(raw: &str) -> Result<[u8; N], DigitsError> {
     let len = raw.chars().count();
     if len != N {
-        return Err(DigitsError::Length {
-            expected: N,
-            got: len,
-        });
+        return Err(DigitsError::Length { expected: N, got: len });
     }
     let mut out = [0u8; N];
     for (i, c) in raw.chars().enumerate() {
-        out[i] = c.to_digit(10).ok_or(DigitsError::NotDigit {
-            position: i + 1,
-            found: c,
-        })? as u8;
+        out[i] = c.to_digit(10).ok_or(DigitsError::NotDigit { position: i + 1, found: c })? as u8;
     }
     Ok(out)
 }
@@ -119,10 +113,7 @@ pub struct NikError {
 
 impl NikError {
     fn new(raw: &str, problem: impl Into<String>) -> Self {
-        NikError {
-            shown: shown(raw),
-            problem: problem.into(),
-        }
+        NikError { shown: shown(raw), problem: problem.into() }
     }
     /// What is wrong, without the NIK itself.
     pub fn problem(&self) -> &str {
@@ -156,28 +147,17 @@ impl Nik {
             }
         };
         if !(1..=12).contains(&month) {
-            return Err(NikError::new(
-                raw,
-                format!("month {month:02} is not a month"),
-            ));
+            return Err(NikError::new(raw, format!("month {month:02} is not a month")));
         }
         // The century is not encoded: accept a day that exists in either.
         let exists = |y| NaiveDate::from_ymd_opt(y, month, real_day).is_some();
         if !exists(1900 + yy) && !exists(2000 + yy) {
-            return Err(NikError::new(
-                raw,
-                format!("day {real_day:02}-{month:02}-{yy:02} is not a date"),
-            ));
+            return Err(NikError::new(raw, format!("day {real_day:02}-{month:02}-{yy:02} is not a date")));
         }
         if num(&d[12..16]) == 0 {
-            return Err(NikError::new(
-                raw,
-                "serial 0000 is not allowed (0001 to 9999)",
-            ));
+            return Err(NikError::new(raw, "serial 0000 is not allowed (0001 to 9999)"));
         }
-        Ok(Nik(
-            u64::from(num(&d[0..8])) * 100_000_000 + u64::from(num(&d[8..16]))
-        ))
+        Ok(Nik(u64::from(num(&d[0..8])) * 100_000_000 + u64::from(num(&d[8..16]))))
     }
 
     fn part(self, from: u32, len: u32) -> u32 {
@@ -201,11 +181,7 @@ impl Nik {
     /// Day, month and two-digit year of birth as encoded.
     pub fn birth_dmy(self) -> (u32, u32, u32) {
         let day = self.part(6, 2);
-        (
-            if day > 40 { day - 40 } else { day },
-            self.part(8, 2),
-            self.part(10, 2),
-        )
+        (if day > 40 { day - 40 } else { day }, self.part(8, 2), self.part(10, 2))
     }
     /// The encoded birth date in the latest century that puts it on or before `today`.
     pub fn birth_date(self, today: NaiveDate) -> Option<NaiveDate> {
@@ -259,15 +235,10 @@ pub struct KkError {
 
 impl KkNumber {
     pub fn parse(raw: &str) -> Result<KkNumber, KkError> {
-        let err = |problem: String| KkError {
-            shown: shown(raw),
-            problem,
-        };
+        let err = |problem: String| KkError { shown: shown(raw), problem };
         let d = digits::<16>(raw).map_err(|e| err(e.to_string()))?;
         check_region_prefix(&d).map_err(err)?;
-        Ok(KkNumber(
-            u64::from(num(&d[0..8])) * 100_000_000 + u64::from(num(&d[8..16])),
-        ))
+        Ok(KkNumber(u64::from(num(&d[0..8])) * 100_000_000 + u64::from(num(&d[8..16]))))
     }
     pub fn as_u64(self) -> u64 {
         self.0
@@ -299,10 +270,8 @@ pub struct NpsnError {
 
 impl Npsn {
     pub fn parse(raw: &str) -> Result<Npsn, NpsnError> {
-        let d = digits::<8>(raw).map_err(|e| NpsnError {
-            raw: raw.chars().take(20).collect(),
-            problem: e.to_string(),
-        })?;
+        let d = digits::<8>(raw)
+            .map_err(|e| NpsnError { raw: raw.chars().take(20).collect(), problem: e.to_string() })?;
         Ok(Npsn(num(&d)))
     }
     pub fn as_u32(self) -> u32 {
@@ -332,10 +301,8 @@ pub struct RegionError {
 
 impl RegionCode {
     pub fn parse(raw: &str) -> Result<RegionCode, RegionError> {
-        let err = |problem: &str| RegionError {
-            raw: raw.chars().take(20).collect(),
-            problem: problem.into(),
-        };
+        let err =
+            |problem: &str| RegionError { raw: raw.chars().take(20).collect(), problem: problem.into() };
         let dotted = if raw.contains('.') {
             raw.to_string()
         } else {
@@ -445,10 +412,7 @@ impl Level {
     ];
 
     pub fn parse(raw: &str) -> Result<Level, LevelError> {
-        let err = |problem: &str| LevelError {
-            raw: raw.chars().take(20).collect(),
-            problem: problem.into(),
-        };
+        let err = |problem: &str| LevelError { raw: raw.chars().take(20).collect(), problem: problem.into() };
         Ok(match raw.trim().to_ascii_uppercase().as_str() {
             "SD" | "MI" | "SD/MI" => Level::Sd,
             "SMP" | "MTS" | "SMP/MTS" => Level::Smp,
@@ -459,16 +423,8 @@ impl Level {
             "SMALB" => Level::Smalb,
             "PKBM" => Level::Pkbm,
             "LKP" => Level::Lkp,
-            "SLB" => {
-                return Err(err(
-                    "SLB is paid at the rate of its stage: give SDLB, SMPLB or SMALB",
-                ))
-            }
-            _ => {
-                return Err(err(
-                    "expected SD, MI, SMP, MTs, SMA, MA, SMK, SDLB, SMPLB, SMALB, PKBM or LKP",
-                ))
-            }
+            "SLB" => return Err(err("SLB is paid at the rate of its stage: give SDLB, SMPLB or SMALB")),
+            _ => return Err(err("expected SD, MI, SMP, MTs, SMA, MA, SMK, SDLB, SMPLB, SMALB, PKBM or LKP")),
         })
     }
     /// The canonical code, as used in the policy file and in files we write.
@@ -539,9 +495,7 @@ impl SchoolType {
 }
 
 /// An amount of money in whole rupiah. Never a float.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Rupiah(i64);
 
@@ -607,35 +561,18 @@ impl Stage {
     pub fn new(year: i32, half: u8) -> Result<Stage, StageError> {
         let raw = format!("{year}/{half}");
         if !(2012..=2100).contains(&year) {
-            return Err(StageError {
-                raw,
-                problem: "year must be between 2012 and 2100".into(),
-            });
+            return Err(StageError { raw, problem: "year must be between 2012 and 2100".into() });
         }
         if half != 1 && half != 2 {
-            return Err(StageError {
-                raw,
-                problem: "the stage is 1 or 2".into(),
-            });
+            return Err(StageError { raw, problem: "the stage is 1 or 2".into() });
         }
-        Ok(Stage {
-            year: year as u16,
-            half,
-        })
+        Ok(Stage { year: year as u16, half })
     }
     /// Parses `2025/1` (also `2025-1`).
     pub fn parse(raw: &str) -> Result<Stage, StageError> {
-        let err = |problem: &str| StageError {
-            raw: raw.chars().take(20).collect(),
-            problem: problem.into(),
-        };
-        let (y, h) = raw
-            .split_once(['/', '-'])
-            .ok_or_else(|| err("expected YEAR/STAGE, e.g. 2025/1"))?;
-        let year: i32 = y
-            .trim()
-            .parse()
-            .map_err(|_| err("the year is not a number"))?;
+        let err = |problem: &str| StageError { raw: raw.chars().take(20).collect(), problem: problem.into() };
+        let (y, h) = raw.split_once(['/', '-']).ok_or_else(|| err("expected YEAR/STAGE, e.g. 2025/1"))?;
+        let year: i32 = y.trim().parse().map_err(|_| err("the year is not a number"))?;
         let half: u8 = h.trim().parse().map_err(|_| err("the stage is 1 or 2"))?;
         Stage::new(year, half)
     }
@@ -659,15 +596,9 @@ impl Stage {
     /// The stage before this one.
     pub fn previous(self) -> Stage {
         if self.half == 2 {
-            Stage {
-                year: self.year,
-                half: 1,
-            }
+            Stage { year: self.year, half: 1 }
         } else {
-            Stage {
-                year: self.year - 1,
-                half: 2,
-            }
+            Stage { year: self.year - 1, half: 2 }
         }
     }
 }
@@ -709,24 +640,12 @@ mod tests {
             ("31710144031200a1", "character 15 ('a') is not a digit"),
             ("9971014403120001", "province code 99 does not exist"),
             ("3179014403120001", "31.79 is not a Jakarta city or regency"),
-            (
-                "3171994403120001",
-                "kecamatan 31.71.99 does not exist in Jakarta",
-            ),
-            (
-                "3171013503120001",
-                "day 35 is not a date (01-31, or 41-71 for women)",
-            ),
-            (
-                "3171017203120001",
-                "day 72 is not a date (01-31, or 41-71 for women)",
-            ),
+            ("3171994403120001", "kecamatan 31.71.99 does not exist in Jakarta"),
+            ("3171013503120001", "day 35 is not a date (01-31, or 41-71 for women)"),
+            ("3171017203120001", "day 72 is not a date (01-31, or 41-71 for women)"),
             ("3171010413120001", "month 13 is not a month"),
             ("3171013102120001", "day 31-02-12 is not a date"),
-            (
-                "3171010403120000",
-                "serial 0000 is not allowed (0001 to 9999)",
-            ),
+            ("3171010403120000", "serial 0000 is not allowed (0001 to 9999)"),
             ("3201000403120001", "district code 00 does not exist"),
         ];
         for (raw, problem) in cases {
@@ -758,10 +677,7 @@ mod tests {
         assert_eq!(RegionCode::parse("3171011001").unwrap(), kel);
         assert_eq!(kel.ancestor(RegionLevel::Kota).unwrap().code(), "31.71");
         assert!(RegionCode::parse("32.01").is_err());
-        assert!(RegionCode::parse("31.71.01.9999")
-            .unwrap_err()
-            .to_string()
-            .contains("official"));
+        assert!(RegionCode::parse("31.71.01.9999").unwrap_err().to_string().contains("official"));
     }
 
     #[test]
@@ -769,10 +685,7 @@ mod tests {
         assert_eq!(Level::parse("MTs").unwrap(), Level::Smp);
         assert_eq!(Level::parse("sd/mi").unwrap(), Level::Sd);
         assert_eq!(Level::Smalb.report(), "SLB");
-        assert!(Level::parse("SLB")
-            .unwrap_err()
-            .to_string()
-            .contains("SDLB"));
+        assert!(Level::parse("SLB").unwrap_err().to_string().contains("SDLB"));
         assert!(Level::parse("TK").is_err());
     }
 
@@ -786,14 +699,8 @@ mod tests {
     #[test]
     fn stages() {
         let s = Stage::parse("2025/1").unwrap();
-        assert_eq!(
-            s.benefit_months()[5],
-            NaiveDate::from_ymd_opt(2025, 6, 1).unwrap()
-        );
-        assert_eq!(
-            Stage::parse("2025-2").unwrap().start(),
-            NaiveDate::from_ymd_opt(2025, 7, 1).unwrap()
-        );
+        assert_eq!(s.benefit_months()[5], NaiveDate::from_ymd_opt(2025, 6, 1).unwrap());
+        assert_eq!(Stage::parse("2025-2").unwrap().start(), NaiveDate::from_ymd_opt(2025, 7, 1).unwrap());
         assert_eq!(s.previous().to_string(), "2024/2");
         assert!(Stage::parse("2025/3").is_err());
         assert!(Stage::parse("2025").is_err());
@@ -802,9 +709,6 @@ mod tests {
     #[test]
     fn npsn() {
         assert_eq!(Npsn::parse("20100001").unwrap().to_string(), "20100001");
-        assert!(Npsn::parse("2010001")
-            .unwrap_err()
-            .to_string()
-            .contains("8 digits"));
+        assert!(Npsn::parse("2010001").unwrap_err().to_string().contains("8 digits"));
     }
 }

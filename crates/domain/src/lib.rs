@@ -10,9 +10,7 @@ pub mod ids;
 pub mod policy;
 pub mod regions;
 
-pub use assess::{
-    assess, AssessError, Decision, Explanation, ReasonSet, ReasonText, Rules, Status,
-};
+pub use assess::{assess, AssessError, Decision, Explanation, ReasonSet, ReasonText, Rules, Status};
 pub use facts::{BoolFact, Education, Fact, FactSet, Facts, GroupSet};
 pub use ids::{KkNumber, Level, Nik, Npsn, RegionCode, Rupiah, SchoolType, Stage};
 pub use policy::{Monthly, Policy, PolicyError};

@@ -75,10 +75,7 @@ pub struct Ratio {
 
 impl Ratio {
     fn integer(n: i64) -> Ratio {
-        Ratio {
-            num: i128::from(n),
-            den: 1,
-        }
+        Ratio { num: i128::from(n), den: 1 }
     }
     fn parse_decimal(raw: &str) -> Option<Ratio> {
         let (int, frac) = raw.split_once('.').unwrap_or((raw, ""));
@@ -96,14 +93,15 @@ impl Ratio {
         Some(Ratio { num, den })
     }
     pub fn mul(self, other: Ratio) -> Ratio {
-        Ratio {
-            num: self.num * other.num,
-            den: self.den * other.den,
-        }
+        Ratio { num: self.num * other.num, den: self.den * other.den }
     }
-    /// Rounded down to a whole number (for display of limits).
+    /// Rounded down to a whole number, saturating at the ends of `i64`.
     pub fn floor(self) -> i64 {
-        (self.num.div_euclid(self.den)) as i64
+        self.num.div_euclid(self.den).clamp(i64::MIN.into(), i64::MAX.into()) as i64
+    }
+    /// Rounded up to a whole number, saturating at the ends of `i64`.
+    pub fn ceil(self) -> i64 {
+        (-(-self.num).div_euclid(self.den)).clamp(i64::MIN.into(), i64::MAX.into()) as i64
     }
     pub fn is_integer(self) -> bool {
         self.num % self.den == 0
@@ -142,16 +140,12 @@ impl<'de> Deserialize<'de> for Day {
         use serde::de::Error;
         let dt = toml::value::Datetime::deserialize(d)?;
         match (dt.date, dt.time, dt.offset) {
-            (Some(date), None, None) => NaiveDate::from_ymd_opt(
-                i32::from(date.year),
-                u32::from(date.month),
-                u32::from(date.day),
-            )
-            .map(Day)
-            .ok_or_else(|| D::Error::custom(format!("{dt} is not a date"))),
-            _ => Err(D::Error::custom(format!(
-                "expected a date like 2025-01-01, got {dt}"
-            ))),
+            (Some(date), None, None) => {
+                NaiveDate::from_ymd_opt(i32::from(date.year), u32::from(date.month), u32::from(date.day))
+                    .map(Day)
+                    .ok_or_else(|| D::Error::custom(format!("{dt} is not a date")))
+            }
+            _ => Err(D::Error::custom(format!("expected a date like 2025-01-01, got {dt}"))),
         }
     }
 }
@@ -389,19 +383,9 @@ pub enum OperandTerm {
 /// A test on one fact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Test {
-    Is {
-        fact: Fact,
-        value: bool,
-    },
-    In {
-        fact: Fact,
-        allowed: u8,
-    },
-    Range {
-        fact: Fact,
-        at_least: Option<Operand>,
-        at_most: Option<Operand>,
-    },
+    Is { fact: Fact, value: bool },
+    In { fact: Fact, allowed: u8 },
+    Range { fact: Fact, at_least: Option<Operand>, at_most: Option<Operand> },
 }
 
 impl Test {
@@ -562,18 +546,10 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .bytes()
-            .filter(|b| *b == b'\n')
-            .count()
-            + 1
+        self.text[..offset.min(self.text.len())].bytes().filter(|b| *b == b'\n').count() + 1
     }
     fn err(&self, line: usize, message: impl Into<String>) -> PolicyError {
-        PolicyError {
-            file: self.file.to_string(),
-            line: Some(line),
-            message: message.into(),
-        }
+        PolicyError { file: self.file.to_string(), line: Some(line), message: message.into() }
     }
 }
 
@@ -589,27 +565,15 @@ fn effective(from: Option<Day>, to: Option<Day>) -> Result<Effective, String> {
 }
 
 /// Entries of one name must be in date order and must not overlap.
-fn check_sequence(
-    items: &[(Effective, usize)],
-    what: &str,
-    loader: &Loader,
-) -> Result<(), PolicyError> {
+fn check_sequence(items: &[(Effective, usize)], what: &str, loader: &Loader) -> Result<(), PolicyError> {
     for pair in items.windows(2) {
         let (a, _) = pair[0];
         let (b, line) = pair[1];
         if b.from < a.from {
-            return Err(loader.err(
-                line,
-                format!("{what}: ranges are not sorted: {} comes after {}", b, a),
-            ));
+            return Err(loader.err(line, format!("{what}: ranges are not sorted: {} comes after {}", b, a)));
         }
         match a.to {
-            None => {
-                return Err(loader.err(
-                    line,
-                    format!("{what}: range {b} overlaps the open range {a}"),
-                ))
-            }
+            None => return Err(loader.err(line, format!("{what}: range {b} overlaps the open range {a}"))),
             Some(to) if b.from <= to => {
                 return Err(loader.err(line, format!("{what}: range {b} overlaps {a}")));
             }
@@ -619,12 +583,7 @@ fn check_sequence(
     Ok(())
 }
 
-fn need_citation(
-    citation: &str,
-    what: &str,
-    line: usize,
-    loader: &Loader,
-) -> Result<(), PolicyError> {
+fn need_citation(citation: &str, what: &str, line: usize, loader: &Loader) -> Result<(), PolicyError> {
     if citation.trim().is_empty() {
         return Err(loader.err(line, format!("{what} has no citation")));
     }
@@ -634,8 +593,7 @@ fn need_citation(
 impl Policy {
     /// The KJP Plus policy shipped with the binary.
     pub fn kjp_plus() -> Policy {
-        Policy::parse("policy/kjp-plus.toml", KJP_PLUS)
-            .expect("the shipped policy is valid (tested)")
+        Policy::parse("policy/kjp-plus.toml", KJP_PLUS).expect("the shipped policy is valid (tested)")
     }
 
     /// Reads and checks a policy file's text. `file` is only used in error messages.
@@ -643,11 +601,7 @@ impl Policy {
         let loader = Loader { file, text };
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| loader.line(s.start));
-            PolicyError {
-                file: file.to_string(),
-                line,
-                message: e.message().to_string(),
-            }
+            PolicyError { file: file.to_string(), line, message: e.message().to_string() }
         })?;
         let programme = raw.programme;
         need_citation(&programme.citation, "the programme", 1, &loader)?;
@@ -667,11 +621,7 @@ impl Policy {
             .into_iter()
             .map(|(code, r)| {
                 let r = r.into_inner();
-                Reason {
-                    code,
-                    texts: Texts { id: r.id, en: r.en },
-                    citation: r.citation,
-                }
+                Reason { code, texts: Texts { id: r.id, en: r.en }, citation: r.citation }
             })
             .collect();
         for code in [NOT_TARGET_GROUP, UNKNOWN_FACT] {
@@ -701,9 +651,10 @@ impl Policy {
             });
         }
         let reason_index = |code: &str, line: usize| -> Result<usize, PolicyError> {
-            reasons.iter().position(|r| r.code == code).ok_or_else(|| {
-                loader.err(line, format!("reason {code:?} is not defined in [reasons]"))
-            })
+            reasons
+                .iter()
+                .position(|r| r.code == code)
+                .ok_or_else(|| loader.err(line, format!("reason {code:?} is not defined in [reasons]")))
         };
 
         let mut params = Vec::new();
@@ -714,8 +665,8 @@ impl Policy {
                 let line = loader.line(entry.span().start);
                 let p = entry.into_inner();
                 need_citation(&p.citation, &format!("param {name}"), line, &loader)?;
-                let eff = effective(p.from, p.to)
-                    .map_err(|e| loader.err(line, format!("param {name}: {e}")))?;
+                let eff =
+                    effective(p.from, p.to).map_err(|e| loader.err(line, format!("param {name}: {e}")))?;
                 let value = match p.value {
                     RawNumber::Integer(n) => Ratio::integer(n),
                     RawNumber::Decimal(s) => Ratio::parse_decimal(&s).ok_or_else(|| {
@@ -742,17 +693,10 @@ impl Policy {
             }
         }
         if group_ids.len() > 16 {
-            return Err(PolicyError {
-                file: file.into(),
-                line: None,
-                message: "more than 16 groups".into(),
-            });
+            return Err(PolicyError { file: file.into(), line: None, message: "more than 16 groups".into() });
         }
 
-        let compile = Compiler {
-            loader: &loader,
-            params: &params,
-        };
+        let compile = Compiler { loader: &loader, params: &params };
         let mut rules = Vec::new();
         for entry in raw.requirement {
             let line = loader.line(entry.span().start);
@@ -764,23 +708,15 @@ impl Policy {
                 .into_iter()
                 .map(|e| {
                     need_citation(&e.citation, &format!("{what}: an exemption"), line, &loader)?;
-                    Ok(Exemption {
-                        when: compile.test(&e.when, &what, line)?,
-                        citation: e.citation,
-                    })
+                    Ok(Exemption { when: compile.test(&e.when, &what, line)?, citation: e.citation })
                 })
                 .collect::<Result<Vec<_>, PolicyError>>()?;
             rules.push(Rule {
                 test: compile.test(&r.test, &what, line)?,
-                applies_when: r
-                    .applies_when
-                    .as_ref()
-                    .map(|t| compile.test(t, &what, line))
-                    .transpose()?,
+                applies_when: r.applies_when.as_ref().map(|t| compile.test(t, &what, line)).transpose()?,
                 exempt_when,
                 reason: reason_index(&r.reason, line)?,
-                effective: effective(r.from, r.to)
-                    .map_err(|e| loader.err(line, format!("{what}: {e}")))?,
+                effective: effective(r.from, r.to).map_err(|e| loader.err(line, format!("{what}: {e}")))?,
                 scope: match r.scope {
                     RawScope::Common => Scope::Common,
                     RawScope::Group => Scope::Group,
@@ -803,8 +739,7 @@ impl Policy {
                 applies_when: None,
                 exempt_when: Vec::new(),
                 reason: reason_index(&s.reason, line)?,
-                effective: effective(s.from, s.to)
-                    .map_err(|e| loader.err(line, format!("{what}: {e}")))?,
+                effective: effective(s.from, s.to).map_err(|e| loader.err(line, format!("{what}: {e}")))?,
                 scope: Scope::Screen,
                 id: s.id,
                 name: s.name,
@@ -821,12 +756,8 @@ impl Policy {
             let g = entry.into_inner();
             let what = format!("group {:?}", g.id);
             need_citation(&g.citation, &what, line, &loader)?;
-            let catalogue = group_ids
-                .iter()
-                .position(|id| *id == g.id)
-                .expect("collected above");
-            let eff =
-                effective(g.from, g.to).map_err(|e| loader.err(line, format!("{what}: {e}")))?;
+            let catalogue = group_ids.iter().position(|id| *id == g.id).expect("collected above");
+            let eff = effective(g.from, g.to).map_err(|e| loader.err(line, format!("{what}: {e}")))?;
             for m in g.membership {
                 let mwhat = format!("{what} membership {:?}", m.id);
                 need_citation(&m.citation, &mwhat, line, &loader)?;
@@ -846,21 +777,12 @@ impl Policy {
                 });
             }
             for ex in &g.exempt {
-                need_citation(
-                    &ex.citation,
-                    &format!("{what}: an exemption"),
-                    line,
-                    &loader,
-                )?;
+                need_citation(&ex.citation, &format!("{what}: an exemption"), line, &loader)?;
                 for req in &ex.requirements {
-                    let known = rules
-                        .iter()
-                        .any(|r| r.scope == Scope::Group && r.id == *req);
+                    let known = rules.iter().any(|r| r.scope == Scope::Group && r.id == *req);
                     if !known {
-                        return Err(loader.err(
-                            line,
-                            format!("{what}: exempt from unknown group requirement {req:?}"),
-                        ));
+                        return Err(loader
+                            .err(line, format!("{what}: exempt from unknown group requirement {req:?}")));
                     }
                 }
             }
@@ -872,10 +794,7 @@ impl Policy {
                 exempt: g
                     .exempt
                     .into_iter()
-                    .map(|e| GroupExemption {
-                        requirements: e.requirements,
-                        citation: e.citation,
-                    })
+                    .map(|e| GroupExemption { requirements: e.requirements, citation: e.citation })
                     .collect(),
                 note: g.note,
                 catalogue,
@@ -896,20 +815,13 @@ impl Policy {
         }
         let mut group_seq: BTreeMap<&str, Vec<(Effective, usize)>> = BTreeMap::new();
         for g in &groups {
-            group_seq
-                .entry(&g.id)
-                .or_default()
-                .push((g.effective, g.line));
+            group_seq.entry(&g.id).or_default().push((g.effective, g.line));
         }
         for (id, seq) in &group_seq {
             check_sequence(seq, &format!("group {id:?}"), &loader)?;
         }
         if rules.len() > 64 {
-            return Err(PolicyError {
-                file: file.into(),
-                line: None,
-                message: "more than 64 rules".into(),
-            });
+            return Err(PolicyError { file: file.into(), line: None, message: "more than 64 rules".into() });
         }
 
         let mut amounts = Vec::new();
@@ -918,8 +830,7 @@ impl Policy {
             let line = loader.line(entry.span().start);
             let a = entry.into_inner();
             need_citation(&a.citation, "amounts", line, &loader)?;
-            let eff =
-                effective(a.from, a.to).map_err(|e| loader.err(line, format!("amounts: {e}")))?;
+            let eff = effective(a.from, a.to).map_err(|e| loader.err(line, format!("amounts: {e}")))?;
             seq.push((eff, line));
             amounts.push(AmountTable {
                 effective: eff,
@@ -989,10 +900,7 @@ impl Policy {
 
     /// The value of a parameter in force on `date`.
     pub fn param_at(&self, index: usize, date: NaiveDate) -> Option<&ParamValue> {
-        self.params[index]
-            .values
-            .iter()
-            .find(|v| v.effective.contains(date))
+        self.params[index].values.iter().find(|v| v.effective.contains(date))
     }
 
     pub fn label(&self, fact: Fact) -> &Texts {
@@ -1003,11 +911,7 @@ impl Policy {
     pub fn with_screen(&self, id: &str, enabled: bool) -> Option<Policy> {
         let mut p = self.clone();
         let mut found = false;
-        for r in p
-            .rules
-            .iter_mut()
-            .filter(|r| r.scope == Scope::Screen && r.id == id)
-        {
+        for r in p.rules.iter_mut().filter(|r| r.scope == Scope::Screen && r.id == id) {
             r.enabled = enabled;
             found = true;
         }
@@ -1035,10 +939,7 @@ impl Compiler<'_> {
                     .iter()
                     .position(|p| p.name == *name)
                     .map(OperandTerm::Param)
-                    .ok_or_else(|| {
-                        self.loader
-                            .err(line, format!("{what}: unknown parameter {name:?}"))
-                    }),
+                    .ok_or_else(|| self.loader.err(line, format!("{what}: unknown parameter {name:?}"))),
             }
         };
         let terms = match raw {
@@ -1054,13 +955,9 @@ impl Compiler<'_> {
 
     fn test(&self, raw: &RawTest, what: &str, line: usize) -> Result<Test, PolicyError> {
         let err = |m: String| self.loader.err(line, format!("{what}: {m}"));
-        let fact = Fact::from_name(&raw.fact)
-            .ok_or_else(|| err(format!("unknown fact {:?}", raw.fact)))?;
+        let fact = Fact::from_name(&raw.fact).ok_or_else(|| err(format!("unknown fact {:?}", raw.fact)))?;
         if matches!(fact, Fact::Level | Fact::School) {
-            return Err(err(format!(
-                "{} sets the amount and cannot be tested",
-                fact.name()
-            )));
+            return Err(err(format!("{} sets the amount and cannot be tested", fact.name())));
         }
         let ranged = raw.at_least.is_some() || raw.at_most.is_some();
         match (fact.kind(), raw.is, &raw.in_, ranged) {
@@ -1068,38 +965,24 @@ impl Compiler<'_> {
             (FactKind::Education, None, Some(list), false) => {
                 let mut allowed = 0u8;
                 for name in list {
-                    let e = Education::parse(name).ok_or_else(|| {
-                        err(format!("{name:?} is not enrolled, out_of_school or none"))
-                    })?;
+                    let e = Education::parse(name)
+                        .ok_or_else(|| err(format!("{name:?} is not enrolled, out_of_school or none")))?;
                     allowed |= e.bit();
                 }
                 Ok(Test::In { fact, allowed })
             }
             (FactKind::Number | FactKind::Amount, None, None, true) => Ok(Test::Range {
                 fact,
-                at_least: raw
-                    .at_least
-                    .as_ref()
-                    .map(|o| self.operand(o, what, line))
-                    .transpose()?,
-                at_most: raw
-                    .at_most
-                    .as_ref()
-                    .map(|o| self.operand(o, what, line))
-                    .transpose()?,
+                at_least: raw.at_least.as_ref().map(|o| self.operand(o, what, line)).transpose()?,
+                at_most: raw.at_most.as_ref().map(|o| self.operand(o, what, line)).transpose()?,
             }),
-            (FactKind::Bool(_), ..) => Err(err(format!(
-                "{} is yes/no: test it with `is = true|false`",
-                raw.fact
-            ))),
-            (FactKind::Education, ..) => Err(err(format!(
-                "{} is a choice: test it with `in = [...]`",
-                raw.fact
-            ))),
-            _ => Err(err(format!(
-                "{} is a number: test it with `at_least` and/or `at_most`",
-                raw.fact
-            ))),
+            (FactKind::Bool(_), ..) => {
+                Err(err(format!("{} is yes/no: test it with `is = true|false`", raw.fact)))
+            }
+            (FactKind::Education, ..) => {
+                Err(err(format!("{} is a choice: test it with `in = [...]`", raw.fact)))
+            }
+            _ => Err(err(format!("{} is a number: test it with `at_least` and/or `at_most`", raw.fact))),
         }
     }
 }
@@ -1107,13 +990,13 @@ impl Compiler<'_> {
 fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Rate; 9], String> {
     for name in levels.keys() {
         if !Level::ALL.iter().any(|l| l.code() == name) {
-            return Err(format!("unknown level {name:?} (expected one of SD, SMP, SMA, SMK, SDLB, SMPLB, SMALB, PKBM, LKP)"));
+            return Err(format!(
+                "unknown level {name:?} (expected one of SD, SMP, SMA, SMK, SDLB, SMPLB, SMALB, PKBM, LKP)"
+            ));
         }
     }
     let direct = |level: Level| -> Result<Option<Rate>, String> {
-        let raw = levels
-            .get(level.code())
-            .ok_or_else(|| format!("no rate for level {}", level.code()))?;
+        let raw = levels.get(level.code()).ok_or_else(|| format!("no rate for level {}", level.code()))?;
         let name = level.code();
         match raw {
             RawRate {
@@ -1141,14 +1024,12 @@ fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Rate; 9], String> {
                 same_as: None,
             } => {
                 if *s < 0 || s % 6 != 0 {
-                    return Err(format!("{name}: per_semester {s} must be a positive multiple of 6 (six monthly parts)"));
+                    return Err(format!(
+                        "{name}: per_semester {s} must be a positive multiple of 6 (six monthly parts)"
+                    ));
                 }
                 let m = Monthly::new(0, 0, s / 6);
-                Ok(Some(Rate {
-                    public: m,
-                    private: m,
-                    depends_on_school: false,
-                }))
+                Ok(Some(Rate { public: m, private: m, depends_on_school: false }))
             }
             RawRate {
                 routine: None,
@@ -1167,18 +1048,10 @@ fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Rate; 9], String> {
         out[level.index()] = direct(level)?;
     }
     for level in Level::ALL {
-        if let Some(RawRate {
-            same_as: Some(other),
-            ..
-        }) = levels.get(level.code())
-        {
-            let other_level =
-                Level::parse(other).map_err(|e| format!("{}: same_as: {e}", level.code()))?;
+        if let Some(RawRate { same_as: Some(other), .. }) = levels.get(level.code()) {
+            let other_level = Level::parse(other).map_err(|e| format!("{}: same_as: {e}", level.code()))?;
             out[level.index()] = Some(out[other_level.index()].ok_or_else(|| {
-                format!(
-                    "{}: same_as {other} which is itself same_as another level",
-                    level.code()
-                )
+                format!("{}: same_as {other} which is itself same_as another level", level.code())
             })?);
         }
     }
@@ -1193,10 +1066,7 @@ mod tests {
     fn shipped_policy_loads() {
         let p = Policy::kjp_plus();
         assert_eq!(p.id, "kjp-plus");
-        assert_eq!(
-            p.group_ids,
-            ["poor_family", "transjakarta_driver", "worker"]
-        );
+        assert_eq!(p.group_ids, ["poor_family", "transjakarta_driver", "worker"]);
         assert_eq!(p.sha256.len(), 64);
     }
 
@@ -1207,6 +1077,9 @@ mod tests {
         assert_eq!(r.to_string(), "1.1");
         assert!(Ratio::parse_decimal("1,1").is_none());
         assert_eq!(Ratio::integer(5).mul(r).to_string(), "5.5");
+        let limit = Ratio::integer(5_396_761).mul(r);
+        assert_eq!((limit.floor(), limit.ceil()), (5_936_437, 5_936_438));
+        assert_eq!((Ratio::integer(-3).floor(), Ratio::integer(-3).ceil()), (-3, -3));
     }
 
     fn broken(from: &str, to: &str) -> PolicyError {
@@ -1216,11 +1089,7 @@ mod tests {
     }
 
     fn line_of(needle: &str) -> usize {
-        KJP_PLUS
-            .lines()
-            .position(|l| l.contains(needle))
-            .expect("needle in policy")
-            + 1
+        KJP_PLUS.lines().position(|l| l.contains(needle)).expect("needle in policy") + 1
     }
 
     #[test]
@@ -1236,11 +1105,7 @@ mod tests {
             "citation = \"Pergub DKI Jakarta 4/2018 jo. 15/2019, Pasal 5 ayat (1) huruf b\"",
             "citation = \"\"",
         );
-        assert!(
-            e.message
-                .contains("requirement \"in_dtks\" has no citation"),
-            "{e}"
-        );
+        assert!(e.message.contains("requirement \"in_dtks\" has no citation"), "{e}");
         assert_eq!(e.file, "test.toml");
         assert!(e.line.is_some());
     }
@@ -1252,9 +1117,7 @@ mod tests {
             "from = 2024-12-01\nto = 2025-12-31\nvalue = 5396761",
         );
         assert!(
-            e.message.contains(
-                "param ump: range 2024-12-01 to 2025-12-31 overlaps 2024-01-01 to 2024-12-31"
-            ),
+            e.message.contains("param ump: range 2024-12-01 to 2025-12-31 overlaps 2024-01-01 to 2024-12-31"),
             "{e}"
         );
         assert_eq!(e.line, Some(line_of("value = 5396761") - 3));
@@ -1272,42 +1135,24 @@ mod tests {
     #[test]
     fn unknown_reason_and_fact_are_rejected() {
         let e = broken("reason = \"NOT_IN_DTKS\"", "reason = \"NOT_IN_DTKZ\"");
-        assert!(
-            e.message.contains("reason \"NOT_IN_DTKZ\" is not defined"),
-            "{e}"
-        );
+        assert!(e.message.contains("reason \"NOT_IN_DTKZ\" is not defined"), "{e}");
         let e = broken("fact = \"in_dtks\"", "fact = \"in_dtkz\"");
         assert!(e.message.contains("unknown fact \"in_dtkz\""), "{e}");
-        let e = broken(
-            "fact = \"in_dtks\", is = true",
-            "fact = \"in_dtks\", at_most = 3",
-        );
+        let e = broken("fact = \"in_dtks\", is = true", "fact = \"in_dtks\", at_most = 3");
         assert!(e.message.contains("yes/no"), "{e}");
     }
 
     #[test]
     fn exemption_must_name_a_requirement() {
-        let e = broken(
-            "requirements = [\"in_dtks\", \"sktm\"]",
-            "requirements = [\"in_dtks\", \"sktmm\"]",
-        );
-        assert!(
-            e.message.contains("unknown group requirement \"sktmm\""),
-            "{e}"
-        );
+        let e = broken("requirements = [\"in_dtks\", \"sktm\"]", "requirements = [\"in_dtks\", \"sktmm\"]");
+        assert!(e.message.contains("unknown group requirement \"sktmm\""), "{e}");
     }
 
     #[test]
     fn screen_switch() {
         let p = Policy::kjp_plus();
         let off = p.with_screen("family_car", false).unwrap();
-        assert!(
-            !off.rules
-                .iter()
-                .find(|r| r.id == "family_car")
-                .unwrap()
-                .enabled
-        );
+        assert!(!off.rules.iter().find(|r| r.id == "family_car").unwrap().enabled);
         assert!(p.with_screen("no_such_screen", false).is_none());
     }
 }

@@ -49,19 +49,10 @@ fn table() -> &'static Table {
                     "kelurahan" => RegionLevel::Kelurahan,
                     other => panic!("vendored region list: unknown level {other}"),
                 };
-                Region {
-                    code,
-                    level,
-                    name,
-                    parent: (!parent.is_empty()).then_some(parent),
-                }
+                Region { code, level, name, parent: (!parent.is_empty()).then_some(parent) }
             })
             .collect();
-        let by_code = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.code, i as u16))
-            .collect();
+        let by_code = rows.iter().enumerate().map(|(i, r)| (r.code, i as u16)).collect();
         Table { rows, by_code }
     })
 }
