@@ -73,39 +73,19 @@ fn amount(field: &str, raw: Option<i64>) -> Result<Option<Rupiah>, String> {
 
 impl Case<'_> {
     fn facts(&self, policy: &Policy) -> Result<(NaiveDate, Facts), String> {
-        let as_of = date(
-            "as_of",
-            self.as_of
-                .as_deref()
-                .ok_or("as_of is required (YYYY-MM-DD)")?,
-        )?;
+        let as_of = date("as_of", self.as_of.as_deref().ok_or("as_of is required (YYYY-MM-DD)")?)?;
         let mut f = Facts {
-            birth_date: self
-                .birth_date
-                .as_deref()
-                .map(|d| date("birth_date", d))
-                .transpose()?,
+            birth_date: self.birth_date.as_deref().map(|d| date("birth_date", d)).transpose()?,
             education: self
                 .education
                 .as_deref()
                 .map(|e| {
-                    Education::parse(e).ok_or_else(|| {
-                        format!("education: {e:?} is not enrolled, out_of_school or none")
-                    })
+                    Education::parse(e)
+                        .ok_or_else(|| format!("education: {e:?} is not enrolled, out_of_school or none"))
                 })
                 .transpose()?,
-            level: self
-                .level
-                .as_deref()
-                .map(Level::parse)
-                .transpose()
-                .map_err(|e| e.to_string())?,
-            school: self
-                .school
-                .as_deref()
-                .map(SchoolType::parse)
-                .transpose()
-                .map_err(|e| e.to_string())?,
+            level: self.level.as_deref().map(Level::parse).transpose().map_err(|e| e.to_string())?,
+            school: self.school.as_deref().map(SchoolType::parse).transpose().map_err(|e| e.to_string())?,
             parent_wage: amount("parent_wage", self.parent_wage)?,
             family_property_njop: amount("family_property_njop", self.family_property_njop)?,
             ..Facts::default()
@@ -136,10 +116,7 @@ impl Case<'_> {
             (BoolFact::OnDkiKk, self.on_dki_kk),
             (BoolFact::Sanctioned, self.sanctioned),
             (BoolFact::FamilyCar, self.family_car),
-            (
-                BoolFact::FamilyExcludedOccupation,
-                self.family_excluded_occupation,
-            ),
+            (BoolFact::FamilyExcludedOccupation, self.family_excluded_occupation),
         ] {
             f.set(fact, value);
         }
@@ -171,11 +148,7 @@ pub struct EvalSummary {
 }
 
 /// Decides every line of `input`, writing one line to `out` for each non-blank line.
-pub fn run(
-    policy: &Policy,
-    input: impl BufRead,
-    mut out: impl Write,
-) -> std::io::Result<EvalSummary> {
+pub fn run(policy: &Policy, input: impl BufRead, mut out: impl Write) -> std::io::Result<EvalSummary> {
     let mut rules: HashMap<NaiveDate, Rules> = HashMap::new();
     let mut summary = EvalSummary::default();
     for (i, line) in input.lines().enumerate() {
@@ -184,18 +157,18 @@ pub fn run(
         if line.trim().is_empty() {
             continue;
         }
+        if line.trim_start().starts_with('[') {
+            // serde would read an array field by field, in declaration order.
+            summary.errors += 1;
+            let error = "a case must be a JSON object with named fields, not an array (column 1)";
+            write_line(&mut out, &LineError { line: number, id: None, error })?;
+            continue;
+        }
         let case: Case = match serde_json::from_str(&line) {
             Ok(c) => c,
             Err(e) => {
                 summary.errors += 1;
-                write_line(
-                    &mut out,
-                    &LineError {
-                        line: number,
-                        id: None,
-                        error: &json_error(&e),
-                    },
-                )?;
+                write_line(&mut out, &LineError { line: number, id: None, error: &json_error(&e) })?;
                 continue;
             }
         };
@@ -215,29 +188,29 @@ pub fn run(
         match decided {
             Ok(explanation) => {
                 summary.decided += 1;
-                write_line(
-                    &mut out,
-                    &Output {
-                        id: case.id.as_ref(),
-                        decision: &explanation,
-                    },
-                )?;
+                write_line(&mut out, &Output { id: case.id.as_ref(), decision: &explanation })?;
             }
             Err(e) => {
                 summary.errors += 1;
-                write_line(
-                    &mut out,
-                    &LineError {
-                        line: number,
-                        id: case.id.as_ref(),
-                        error: &e,
-                    },
-                )?;
+                write_line(&mut out, &LineError { line: number, id: case.id.as_ref(), error: &e })?;
             }
         }
     }
     out.flush()?;
     Ok(summary)
+}
+
+/// Reads and converts every line without deciding or writing: the floor that `run` is
+/// measured against (`cargo bench -p kjp-cli --bench eval`). Returns the lines read.
+pub fn parse_only(policy: &Policy, input: impl BufRead) -> std::io::Result<usize> {
+    let mut read = 0;
+    for line in input.lines() {
+        let line = line?;
+        if let Ok(case) = serde_json::from_str::<Case>(&line) {
+            read += usize::from(case.facts(policy).is_ok());
+        }
+    }
+    Ok(read)
 }
 
 fn write_line(out: &mut impl Write, value: &impl Serialize) -> std::io::Result<()> {
@@ -259,11 +232,8 @@ mod tests {
     fn eval(input: &str) -> (Vec<serde_json::Value>, EvalSummary) {
         let mut out = Vec::new();
         let s = run(&Policy::kjp_plus(), input.as_bytes(), &mut out).unwrap();
-        let lines = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         (lines, s)
     }
 
@@ -272,13 +242,7 @@ mod tests {
         let (out, s) = eval(
             r#"{"id":"c1","as_of":"2025-01-01","birth_date":"2012-03-04","nik":"3171014403120001","education":"enrolled","level":"SMP","school":"swasta","lurah_recommendation":false,"groups":["poor_family","transjakarta_driver","worker"],"parent_wage":5500000,"parent_ktp_dki":true,"in_dtks":true,"has_sktm":true,"foster_child":false,"domiciled_dki":true,"on_dki_kk":true,"sanctioned":false,"family_car":false,"family_property_njop":0,"family_excluded_occupation":false}"#,
         );
-        assert_eq!(
-            s,
-            EvalSummary {
-                decided: 1,
-                errors: 0
-            }
-        );
+        assert_eq!(s, EvalSummary { decided: 1, errors: 0 });
         assert_eq!(out[0]["id"], "c1");
         assert_eq!(out[0]["status"], "eligible");
         assert_eq!(out[0]["group"], "poor_family");
@@ -293,32 +257,13 @@ mod tests {
     fn bad_lines_are_reported_and_the_rest_decided() {
         let input = "{\"id\":1,\"as_of\":\"2025-01-01\"}\nnot json\n\n{\"id\":2,\"as_of\":\"2025-01-01\",\"colour\":\"red\"}\n{\"id\":3,\"as_of\":\"2025-02-30\"}\n{\"id\":4,\"as_of\":\"2025-01-01\",\"nik\":\"317101440312000\"}\n";
         let (out, s) = eval(input);
-        assert_eq!(
-            s,
-            EvalSummary {
-                decided: 1,
-                errors: 4
-            }
-        );
+        assert_eq!(s, EvalSummary { decided: 1, errors: 4 });
         assert_eq!(out[0]["status"], "ineligible");
         assert_eq!(out[1]["line"], 2);
         assert_eq!(out[2]["line"], 4);
-        assert!(
-            out[2]["error"]
-                .as_str()
-                .unwrap()
-                .contains("unknown field `colour`"),
-            "{}",
-            out[2]
-        );
-        assert_eq!(
-            out[3]["error"],
-            "as_of: \"2025-02-30\" is not a date (expected YYYY-MM-DD)"
-        );
-        assert_eq!(
-            out[4]["error"],
-            "NIK 317101…: must be 16 digits, got 15 characters"
-        );
+        assert!(out[2]["error"].as_str().unwrap().contains("unknown field `colour`"), "{}", out[2]);
+        assert_eq!(out[3]["error"], "as_of: \"2025-02-30\" is not a date (expected YYYY-MM-DD)");
+        assert_eq!(out[4]["error"], "NIK 317101…: must be 16 digits, got 15 characters");
         assert_eq!(out[4]["id"], 4);
     }
 }

@@ -91,8 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let policy = load_policy(policy.as_deref())?;
             let stdin = io::stdin().lock();
             let stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-            let summary =
-                kjp_cli::eval::run(&policy, stdin, stdout).context("writing decisions")?;
+            let summary = kjp_cli::eval::run(&policy, stdin, stdout).context("writing decisions")?;
             if summary.errors > 0 {
                 eprintln!(
                     "kjp eval: {} line(s) could not be decided; {} decided",

@@ -34,11 +34,7 @@ fn test_text(policy: &Policy, t: &Test) -> String {
             .collect();
             format!("{} in [{}]", fact.name(), names.join(", "))
         }
-        Test::Range {
-            fact,
-            at_least,
-            at_most,
-        } => match (at_least, at_most) {
+        Test::Range { fact, at_least, at_most } => match (at_least, at_most) {
             (Some(a), Some(b)) => format!("{} <= {} <= {}", operand(a), fact.name(), operand(b)),
             (Some(a), None) => format!("{} >= {}", fact.name(), operand(a)),
             (None, Some(b)) => format!("{} <= {}", fact.name(), operand(b)),
@@ -49,29 +45,13 @@ fn test_text(policy: &Policy, t: &Test) -> String {
 
 /// One rule: `head` starts its first line, `cont` indents the lines under it.
 fn rule_line(out: &mut String, policy: &Policy, head: &str, cont: &str, r: &Rule) {
-    let _ = writeln!(
-        out,
-        "{head}{}: {}  ({})",
-        r.id,
-        r.name.en,
-        test_text(policy, &r.test)
-    );
-    let _ = writeln!(
-        out,
-        "{cont}[{}]  reason {}",
-        r.citation,
-        policy.reason(r.reason).code
-    );
+    let _ = writeln!(out, "{head}{}: {}  ({})", r.id, r.name.en, test_text(policy, &r.test));
+    let _ = writeln!(out, "{cont}[{}]  reason {}", r.citation, policy.reason(r.reason).code);
     if let Some(when) = &r.applies_when {
         let _ = writeln!(out, "{cont}only when {}", test_text(policy, when));
     }
     for e in &r.exempt_when {
-        let _ = writeln!(
-            out,
-            "{cont}except when {}  [{}]",
-            test_text(policy, &e.when),
-            e.citation
-        );
+        let _ = writeln!(out, "{cont}except when {}  [{}]", test_text(policy, &e.when), e.citation);
     }
 }
 
@@ -79,40 +59,21 @@ fn rule_line(out: &mut String, policy: &Policy, head: &str, cont: &str, r: &Rule
 pub fn render(policy: &Policy, date: NaiveDate) -> String {
     let mut out = String::new();
     let in_force = |r: &&Rule| r.effective.contains(date);
-    let _ = writeln!(
-        out,
-        "{} ({} {}), in force on {date}",
-        policy.name, policy.id, policy.version
-    );
+    let _ = writeln!(out, "{} ({} {}), in force on {date}", policy.name, policy.id, policy.version);
     let _ = writeln!(out, "  file {}  sha256 {}", policy.source, policy.sha256);
     let _ = writeln!(out, "  [{}]", policy.citation);
     let _ = writeln!(out, "\nEvery child");
-    for r in policy
-        .rules
-        .iter()
-        .filter(in_force)
-        .filter(|r| r.scope == Scope::Common)
-    {
+    for r in policy.rules.iter().filter(in_force).filter(|r| r.scope == Scope::Common) {
         rule_line(&mut out, policy, "├─ ", "│     ", r);
     }
     let _ = writeln!(out, "\nTarget groups (the first that qualifies is named)");
     for g in policy.groups.iter().filter(|g| g.effective.contains(date)) {
         let _ = writeln!(out, "├─ {}: {}", g.id, g.name.en);
         let _ = writeln!(out, "│     [{}]", g.citation);
-        for r in policy
-            .rules
-            .iter()
-            .filter(in_force)
-            .filter(|r| r.scope == Scope::Membership(g.catalogue))
-        {
+        for r in policy.rules.iter().filter(in_force).filter(|r| r.scope == Scope::Membership(g.catalogue)) {
             rule_line(&mut out, policy, "│  ├─ member if ", "│  │     ", r);
         }
-        for r in policy
-            .rules
-            .iter()
-            .filter(in_force)
-            .filter(|r| r.scope == Scope::Group)
-        {
+        for r in policy.rules.iter().filter(in_force).filter(|r| r.scope == Scope::Group) {
             match g.exempt.iter().find(|e| e.requirements.contains(&r.id)) {
                 Some(e) => {
                     let _ = writeln!(out, "│  ├─ EXEMPT from {}  [{}]", r.id, e.citation);
@@ -122,12 +83,7 @@ pub fn render(policy: &Policy, date: NaiveDate) -> String {
         }
     }
     let _ = writeln!(out, "\nExclusion screens (data cleansing)");
-    for r in policy
-        .rules
-        .iter()
-        .filter(in_force)
-        .filter(|r| r.scope == Scope::Screen)
-    {
+    for r in policy.rules.iter().filter(in_force).filter(|r| r.scope == Scope::Screen) {
         let state = if r.enabled { "ON " } else { "OFF" };
         rule_line(&mut out, policy, &format!("├─ [{state}] "), "│     ", r);
     }
@@ -136,16 +92,10 @@ pub fn render(policy: &Policy, date: NaiveDate) -> String {
         match policy.param_at(i, date) {
             Some(v) => {
                 let shown = match v.unit {
-                    Some(kjp_domain::policy::Unit::Rupiah) => {
-                        Rupiah::new(v.value.floor()).to_string()
-                    }
+                    Some(kjp_domain::policy::Unit::Rupiah) => Rupiah::new(v.value.floor()).to_string(),
                     _ => v.value.to_string(),
                 };
-                let _ = writeln!(
-                    out,
-                    "├─ {} = {shown}  ({})  [{}]",
-                    p.name, v.effective, v.citation
-                );
+                let _ = writeln!(out, "├─ {} = {shown}  ({})  [{}]", p.name, v.effective, v.citation);
             }
             None => {
                 let _ = writeln!(out, "├─ {} = (none in force)", p.name);
@@ -188,33 +138,20 @@ mod tests {
 
     #[test]
     fn tree_shows_exemptions_with_citations_and_parameters_on_the_date() {
-        let text = render(
-            &Policy::kjp_plus(),
-            NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
-        );
+        let text = render(&Policy::kjp_plus(), NaiveDate::from_ymd_opt(2025, 3, 1).unwrap());
         assert!(
-            text.contains(
-                "EXEMPT from in_dtks  [Pergub DKI Jakarta 4/2018 jo. 15/2019, Pasal 5 ayat (5)]"
-            ),
+            text.contains("EXEMPT from in_dtks  [Pergub DKI Jakarta 4/2018 jo. 15/2019, Pasal 5 ayat (5)]"),
             "{text}"
         );
         assert!(text.contains("│  │     except when foster_child = true  [Pergub DKI Jakarta 4/2018 jo. 15/2019, Pasal 5 ayat (4) (anak asuh)]"));
         assert!(text.contains("ump = Rp 5.396.761  (2025-01-01 to 2025-12-31)"));
         assert!(text.contains("member if worker.wage"));
         assert!(
-            text.contains(
-                "  SMK          235000       215000       240000       450000       690000"
-            ),
+            text.contains("  SMK          235000       215000       240000       450000       690000"),
             "{text}"
         );
-        let old = render(
-            &Policy::kjp_plus(),
-            NaiveDate::from_ymd_opt(2018, 6, 1).unwrap(),
-        );
-        assert!(
-            !old.contains("transjakarta_driver"),
-            "the group came with Pergub 15/2019"
-        );
+        let old = render(&Policy::kjp_plus(), NaiveDate::from_ymd_opt(2018, 6, 1).unwrap());
+        assert!(!old.contains("transjakarta_driver"), "the group came with Pergub 15/2019");
         assert!(old.contains("ump = (none in force)"));
     }
 }

@@ -19,6 +19,19 @@ use serde_json::{Map, Value};
 
 const KEYS: [&str; 4] = ["about", "case", "expect", "known_bug"];
 
+/// What fixtures hold in place of the policy file's sha256.
+const POLICY_SHA: &str = "<sha256 of policy/kjp-plus.toml>";
+
+#[test]
+fn policy_hash_is_recorded() {
+    let policy = Policy::kjp_plus();
+    let mut out = Vec::new();
+    kjp_cli::eval::run(&policy, &b"{\"as_of\":\"2025-01-01\"}"[..], &mut out).unwrap();
+    let line: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(line["policy"]["sha256"], policy.sha256.as_str());
+    assert_eq!(line["policy"]["id"], "kjp-plus");
+}
+
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
@@ -111,10 +124,15 @@ fn check(policy: &Policy, path: &Path, update: bool) -> Outcome {
     let [line] = lines.as_slice() else {
         return Outcome::Fail(format!("expected exactly one output line, got {}:\n{out}", lines.len()));
     };
-    let actual: Value = match serde_json::from_str(line) {
+    let mut actual: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => return Outcome::Fail(format!("the output line is not JSON ({e}): {line}")),
     };
+    // The policy's hash changes with every edit of the file, comments included; it is
+    // checked once in `policy_hash_is_recorded`, not in every fixture.
+    if let Some(sha) = actual.pointer_mut("/policy/sha256") {
+        *sha = Value::String(POLICY_SHA.into());
+    }
     // The exit code follows the error count: an error line must be counted as one.
     let is_error = actual.get("error").is_some();
     if usize::from(is_error) != summary.errors || usize::from(!is_error) != summary.decided {

@@ -145,6 +145,8 @@ struct Term {
     rule: u8,
     negate: bool,
     check: Check,
+    /// For an exemption, its index in the rule's `exempt_when` (whose citation it has).
+    exemption: Option<u8>,
 }
 
 /// What explanations need to know about one rule in force.
@@ -218,7 +220,7 @@ impl<'p> Rules<'p> {
                             .value
                     }
                 };
-                acc = acc.mul(r);
+                acc = acc.times(r);
             }
             Ok(acc)
         };
@@ -274,12 +276,17 @@ impl<'p> Rules<'p> {
             }
             let index = compiled.len() as u8;
             let (test, at_most) = check(&rule.test)?;
-            terms.push(Term { rule: index, negate: false, check: test });
+            terms.push(Term { rule: index, negate: false, check: test, exemption: None });
             if let Some(when) = &rule.applies_when {
-                terms.push(Term { rule: index, negate: true, check: check(when)?.0 });
+                terms.push(Term { rule: index, negate: true, check: check(when)?.0, exemption: None });
             }
-            for e in &rule.exempt_when {
-                terms.push(Term { rule: index, negate: false, check: check(&e.when)?.0 });
+            for (n, e) in rule.exempt_when.iter().enumerate() {
+                terms.push(Term {
+                    rule: index,
+                    negate: false,
+                    check: check(&e.when)?.0,
+                    exemption: Some(n as u8),
+                });
             }
             let bit = 1u64 << index;
             match rule.scope {
@@ -310,6 +317,9 @@ impl<'p> Rules<'p> {
                 }
             }
             groups.push((catalogue as u8, mask));
+        }
+        if groups.is_empty() {
+            return Err(not_in_force("target group".into()));
         }
         let rates = policy.amounts_at(as_of).map(|a| a.rates);
         let mut amounts = [[None; 3]; 9];
@@ -546,9 +556,23 @@ impl<'p> Rules<'p> {
                 None => reason.citation.clone().unwrap_or_default(),
             };
             let limit = rule.and_then(|c| c.at_most);
+            // The claimed groups this reason fails (none for rules common to every child).
+            let groups = self
+                .groups
+                .iter()
+                .filter(|(catalogue, mask)| {
+                    facts.claims.contains(*catalogue as usize)
+                        && (0..self.compiled.len()).any(|bit| {
+                            mask & unmet_rules & (1 << bit) != 0
+                                && self.compiled[bit].reason as usize == index
+                        })
+                })
+                .map(|(catalogue, _)| policy.group_ids[*catalogue as usize].clone())
+                .collect();
             reasons.push(ReasonText {
                 code: reason.code.clone(),
                 fact: None,
+                groups,
                 article,
                 text_id: self.fill(&reason.texts.id, facts, limit, None, Lang::Id),
                 text_en: self.fill(&reason.texts.en, facts, limit, None, Lang::En),
@@ -561,7 +585,13 @@ impl<'p> Rules<'p> {
                 .terms
                 .iter()
                 .find(|t| t.check.fact() == fact)
-                .map(|t| policy.rules[self.compiled[t.rule as usize].rule].citation.clone())
+                .map(|t| {
+                    let rule = &policy.rules[self.compiled[t.rule as usize].rule];
+                    match t.exemption {
+                        Some(n) => rule.exempt_when[n as usize].citation.clone(),
+                        None => rule.citation.clone(),
+                    }
+                })
                 .or_else(|| {
                     matches!(fact, Fact::Level | Fact::School)
                         .then(|| policy.amounts_at(self.as_of).map(|a| a.citation.clone()))
@@ -572,6 +602,7 @@ impl<'p> Rules<'p> {
             reasons.push(ReasonText {
                 code: UNKNOWN_FACT.to_string(),
                 fact: Some(fact.input_field()),
+                groups: Vec::new(),
                 article,
                 text_id: self.fill(&unknown_reason.texts.id, facts, None, Some(fact), Lang::Id),
                 text_en: self.fill(&unknown_reason.texts.en, facts, None, Some(fact), Lang::En),
@@ -637,6 +668,7 @@ impl<'p> Rules<'p> {
                 }
             }),
             "age" => facts.birth_date.map(|b| age_on(b, self.as_of).to_string()),
+            "as_of" => Some(self.as_of.format("%d-%m-%Y").to_string()),
             "parent_wage" => facts.parent_wage.map(|w| w.to_string()),
             "family_property_njop" => facts.family_property_njop.map(|w| w.to_string()),
             "limit" => limit.map(|l| rp(l.floor())),
@@ -682,6 +714,9 @@ pub struct ReasonText {
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fact: Option<&'static str>,
+    /// The claimed groups whose requirement this is; empty for rules every child meets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     pub article: String,
     pub text_id: String,
     pub text_en: String,

@@ -92,7 +92,7 @@ impl Ratio {
         let num = format!("{int}{frac}").parse::<i128>().ok()?;
         Some(Ratio { num, den })
     }
-    pub fn mul(self, other: Ratio) -> Ratio {
+    pub fn times(self, other: Ratio) -> Ratio {
         Ratio { num: self.num * other.num, den: self.den * other.den }
     }
     /// Rounded down to a whole number, saturating at the ends of `i64`.
@@ -150,12 +150,36 @@ impl<'de> Deserialize<'de> for Day {
     }
 }
 
+/// A TOML table read in document order (reason codes are listed in the file's order).
+#[derive(Debug)]
+struct Ordered<T>(Vec<(String, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Ordered<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     programme: RawProgramme,
     facts: BTreeMap<String, Texts>,
-    reasons: BTreeMap<String, Spanned<RawReason>>,
+    reasons: Ordered<Spanned<RawReason>>,
     params: BTreeMap<String, Vec<Spanned<RawParam>>>,
     #[serde(default)]
     requirement: Vec<Spanned<RawRequirement>>,
@@ -618,6 +642,7 @@ impl Policy {
 
         let reasons: Vec<Reason> = raw
             .reasons
+            .0
             .into_iter()
             .map(|(code, r)| {
                 let r = r.into_inner();
@@ -1076,8 +1101,8 @@ mod tests {
         assert_eq!((r.num, r.den), (11, 10));
         assert_eq!(r.to_string(), "1.1");
         assert!(Ratio::parse_decimal("1,1").is_none());
-        assert_eq!(Ratio::integer(5).mul(r).to_string(), "5.5");
-        let limit = Ratio::integer(5_396_761).mul(r);
+        assert_eq!(Ratio::integer(5).times(r).to_string(), "5.5");
+        let limit = Ratio::integer(5_396_761).times(r);
         assert_eq!((limit.floor(), limit.ceil()), (5_936_437, 5_936_438));
         assert_eq!((Ratio::integer(-3).floor(), Ratio::integer(-3).ceil()), (-3, -3));
     }
