@@ -1,0 +1,86 @@
+//! The `kjp` binary as a user runs it: exit codes, help texts, error messages.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn kjp(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kjp"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kjp starts");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("kjp finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn eval_decides_every_good_line_and_exits_1_on_a_bad_one() {
+    let input = "{\"id\":\"a\",\"as_of\":\"2025-01-01\",\"groups\":[]}\n{oops\n{\"id\":\"b\",\"as_of\":\"2025-01-01\"}\n";
+    let out = kjp(&["eval"], input);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(lines[0]["reasons"][0]["code"], "NOT_TARGET_GROUP");
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[2]["id"], "b");
+    assert!(text(&out.stderr).contains("1 line(s) could not be decided; 2 decided"));
+}
+
+#[test]
+fn eval_exits_0_when_every_line_is_decided() {
+    let out = kjp(&["eval"], "{\"as_of\":\"2025-01-01\"}\n\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 1, "blank lines are skipped");
+}
+
+#[test]
+fn help_explains_the_commands_and_the_contract() {
+    let top = kjp(&["--help"], "");
+    assert!(top.status.success());
+    let top = text(&top.stdout);
+    assert!(top.contains("eval") && top.contains("policy"), "{top}");
+    let eval = text(&kjp(&["eval", "--help"], "").stdout);
+    for needle in ["JSON Lines", "\"as_of\"", "{\"line\":N,\"error\":\"...\"}", "exit code is 1"] {
+        assert!(eval.contains(needle), "eval --help lacks {needle}: {eval}");
+    }
+}
+
+#[test]
+fn policy_check_names_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("kjp-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("broken.toml");
+    let text_ok = kjp_domain::policy::KJP_PLUS;
+    std::fs::write(&path, text_ok.replacen("[programme]\n", "[programme]\nextra = 1\n", 1)).unwrap();
+    let out = kjp(&["policy", "check", path.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let line = text_ok.lines().position(|l| l == "[programme]").unwrap() + 2;
+    assert!(err.contains(&format!("broken.toml:{line}: unknown field `extra`")), "{err}");
+
+    std::fs::write(&path, text_ok).unwrap();
+    let out = kjp(&["policy", "check", path.to_str().unwrap()], "");
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains(": ok (kjp-plus"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn policy_show_prints_the_tree_for_a_date() {
+    let out = kjp(&["policy", "show", "--date", "2019-06-01"], "");
+    assert!(out.status.success());
+    let s = text(&out.stdout);
+    assert!(s.contains("ump = Rp 3.940.973"), "{s}");
+    assert!(!s.contains("family_car"), "screens start in 2023");
+    let bad = kjp(&["policy", "show", "--date", "2019-02-30"], "");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("--date"));
+}
