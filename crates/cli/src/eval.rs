@@ -129,7 +129,7 @@ struct Output<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a serde_json::Value>,
     #[serde(flatten)]
-    decision: &'a Explanation,
+    decision: &'a Explanation<'a>,
 }
 
 #[derive(Serialize)]

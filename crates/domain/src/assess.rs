@@ -541,7 +541,7 @@ impl<'p> Rules<'p> {
     }
 
     /// Expands a decision into what a parent, an officer or an auditor reads.
-    pub fn explain(&self, facts: &Facts, d: &Decision) -> Explanation {
+    pub fn explain(&self, facts: &Facts, d: &Decision) -> Explanation<'_> {
         let policy = self.policy;
         let mut reasons = Vec::new();
         let (_, not_unmet) = self.masks(facts);
@@ -552,8 +552,8 @@ impl<'p> Rules<'p> {
                 .find(|&bit| unmet_rules & (1 << bit) != 0 && self.compiled[bit].reason as usize == index)
                 .map(|bit| &self.compiled[bit]);
             let article = match rule {
-                Some(c) => policy.rules[c.rule].citation.clone(),
-                None => reason.citation.clone().unwrap_or_default(),
+                Some(c) => policy.rules[c.rule].citation.as_str(),
+                None => reason.citation.as_deref().unwrap_or_default(),
             };
             let limit = rule.and_then(|c| c.at_most);
             // The claimed groups this reason fails (none for rules common to every child).
@@ -567,10 +567,10 @@ impl<'p> Rules<'p> {
                                 && self.compiled[bit].reason as usize == index
                         })
                 })
-                .map(|(catalogue, _)| policy.group_ids[*catalogue as usize].clone())
+                .map(|(catalogue, _)| policy.group_ids[*catalogue as usize].as_str())
                 .collect();
             reasons.push(ReasonText {
-                code: reason.code.clone(),
+                code: reason.code.as_str(),
                 fact: None,
                 groups,
                 article,
@@ -588,19 +588,19 @@ impl<'p> Rules<'p> {
                 .map(|t| {
                     let rule = &policy.rules[self.compiled[t.rule as usize].rule];
                     match t.exemption {
-                        Some(n) => rule.exempt_when[n as usize].citation.clone(),
-                        None => rule.citation.clone(),
+                        Some(n) => rule.exempt_when[n as usize].citation.as_str(),
+                        None => rule.citation.as_str(),
                     }
                 })
                 .or_else(|| {
                     matches!(fact, Fact::Level | Fact::School)
-                        .then(|| policy.amounts_at(self.as_of).map(|a| a.citation.clone()))
+                        .then(|| policy.amounts_at(self.as_of).map(|a| a.citation.as_str()))
                         .flatten()
                 })
-                .or_else(|| unknown_reason.citation.clone())
+                .or_else(|| unknown_reason.citation.as_deref())
                 .unwrap_or_default();
             reasons.push(ReasonText {
-                code: UNKNOWN_FACT.to_string(),
+                code: UNKNOWN_FACT,
                 fact: Some(fact.input_field()),
                 groups: Vec::new(),
                 article,
@@ -610,16 +610,12 @@ impl<'p> Rules<'p> {
         }
         Explanation {
             status: d.status,
-            group: d.group.map(|g| policy.group_ids[g as usize].clone()),
+            group: d.group.map(|g| policy.group_ids[g as usize].as_str()),
             reasons,
             monthly: d.monthly,
-            policy: PolicyRef {
-                id: policy.id.clone(),
-                version: policy.version.clone(),
-                sha256: policy.sha256.clone(),
-            },
+            policy: PolicyRef { id: &policy.id, version: &policy.version, sha256: &policy.sha256 },
             as_of: self.as_of,
-            params: self.params.clone(),
+            params: &self.params,
         }
     }
 
@@ -702,22 +698,22 @@ pub fn age_on(birth: NaiveDate, on: NaiveDate) -> i32 {
 
 /// Which policy a decision was made under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PolicyRef {
-    pub id: String,
-    pub version: String,
-    pub sha256: String,
+pub struct PolicyRef<'a> {
+    pub id: &'a str,
+    pub version: &'a str,
+    pub sha256: &'a str,
 }
 
 /// One reason, as a parent and an auditor read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReasonText {
-    pub code: String,
+pub struct ReasonText<'a> {
+    pub code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fact: Option<&'static str>,
     /// The claimed groups whose requirement this is; empty for rules every child meets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<String>,
-    pub article: String,
+    pub groups: Vec<&'a str>,
+    pub article: &'a str,
     pub text_id: String,
     pub text_en: String,
 }
@@ -725,14 +721,14 @@ pub struct ReasonText {
 /// A decision in full: status, the qualifying group, every reason with its article and
 /// plain sentences, the amount, and what is needed to replay it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Explanation {
+pub struct Explanation<'a> {
     pub status: Status,
-    pub group: Option<String>,
-    pub reasons: Vec<ReasonText>,
+    pub group: Option<&'a str>,
+    pub reasons: Vec<ReasonText<'a>>,
     pub monthly: Option<Monthly>,
-    pub policy: PolicyRef,
+    pub policy: PolicyRef<'a>,
     pub as_of: NaiveDate,
-    pub params: Vec<ParamUsed>,
+    pub params: &'a [ParamUsed],
 }
 
 /// A convenience for tests and callers that hold group names.

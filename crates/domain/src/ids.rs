@@ -77,13 +77,11 @@ fn check_region_prefix(d: &[u8]) -> Result<(), String> {
     let regency = num(&d[2..4]);
     let district = num(&d[4..6]);
     if province == JAKARTA {
-        let city = format!("31.{regency:02}");
-        if regions::find(&city).is_none() {
-            return Err(format!("{city} is not a Jakarta city or regency"));
+        if !regions::is_kota(3100 + regency) {
+            return Err(format!("31.{regency:02} is not a Jakarta city or regency"));
         }
-        let kec = format!("{city}.{district:02}");
-        if regions::find(&kec).is_none() {
-            return Err(format!("kecamatan {kec} does not exist in Jakarta"));
+        if !regions::is_kecamatan(310_000 + regency * 100 + district) {
+            return Err(format!("kecamatan 31.{regency:02}.{district:02} does not exist in Jakarta"));
         }
     } else {
         if regency == 0 {

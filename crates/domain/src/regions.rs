@@ -29,6 +29,10 @@ pub struct Region {
 struct Table {
     rows: Vec<Region>,
     by_code: HashMap<&'static str, u16>,
+    /// Which undotted 6-digit codes `31xxxx` are Jakarta kecamatan, and which 4-digit
+    /// codes `31xx` are cities: NIK and KK prefixes are checked without allocating.
+    kecamatan: Vec<bool>,
+    kota: Vec<bool>,
 }
 
 fn table() -> &'static Table {
@@ -53,7 +57,18 @@ fn table() -> &'static Table {
             })
             .collect();
         let by_code = rows.iter().enumerate().map(|(i, r)| (r.code, i as u16)).collect();
-        Table { rows, by_code }
+        let mut kecamatan = vec![false; 10_000];
+        let mut kota = vec![false; 100];
+        for r in &rows {
+            let digits: String = r.code.chars().filter(char::is_ascii_digit).collect();
+            let n: usize = digits.parse().expect("numeric region code");
+            match r.level {
+                RegionLevel::Kecamatan => kecamatan[n - 310_000] = true,
+                RegionLevel::Kota => kota[n - 3100] = true,
+                _ => {}
+            }
+        }
+        Table { rows, by_code, kecamatan, kota }
     })
 }
 
@@ -65,6 +80,16 @@ pub fn all() -> &'static [Region] {
 /// The index of a dotted code such as `31.71.01` in [`all`].
 pub fn find(code: &str) -> Option<u16> {
     table().by_code.get(code).copied()
+}
+
+/// Whether `31rr` (e.g. 3171) is a Jakarta city or regency.
+pub fn is_kota(code: u32) -> bool {
+    code.checked_sub(3100).is_some_and(|i| table().kota.get(i as usize).copied().unwrap_or(false))
+}
+
+/// Whether `31rrdd` (e.g. 317101) is a Jakarta kecamatan.
+pub fn is_kecamatan(code: u32) -> bool {
+    code.checked_sub(310_000).is_some_and(|i| table().kecamatan.get(i as usize).copied().unwrap_or(false))
 }
 
 /// Regions of one level, in code order.
@@ -82,6 +107,13 @@ mod tests {
         assert_eq!(at_level(RegionLevel::Kota).count(), 6);
         assert_eq!(at_level(RegionLevel::Kecamatan).count(), 44);
         assert_eq!(at_level(RegionLevel::Kelurahan).count(), 267);
+    }
+
+    #[test]
+    fn numeric_lookups() {
+        assert!(is_kota(3171) && is_kota(3101) && !is_kota(3179) && !is_kota(3201));
+        assert!(is_kecamatan(317101) && !is_kecamatan(317199) && !is_kecamatan(99));
+        assert_eq!((310_000..320_000).filter(|c| is_kecamatan(*c)).count(), 44);
     }
 
     #[test]
