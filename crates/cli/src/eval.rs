@@ -60,8 +60,8 @@ struct Case<'a> {
 }
 
 fn date(field: &str, raw: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|_| format!("{field}: {raw:?} is not a date (expected YYYY-MM-DD)"))
+    kjp_domain::ids::parse_date(raw)
+        .ok_or_else(|| format!("{field}: {raw:?} is not a date (expected YYYY-MM-DD)"))
 }
 
 fn amount(field: &str, raw: Option<i64>) -> Result<Option<Rupiah>, String> {

@@ -94,6 +94,19 @@ fn check_region_prefix(d: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Parses a strict `YYYY-MM-DD` date, the one format our files and APIs use. Much faster
+/// than a general format parser, which matters for files of millions of rows.
+pub fn parse_date(raw: &str) -> Option<NaiveDate> {
+    let b = raw.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    NaiveDate::from_ymd_opt(n(0..4)? as i32, n(5..7)?, n(8..10)?)
+}
+
 /// A Nomor Induk Kependudukan: region of first registration (6 digits), birth date
 /// DDMMYY with 40 added to the day for women, serial 0001 to 9999.
 ///
@@ -702,6 +715,14 @@ mod tests {
         assert_eq!(s.previous().to_string(), "2024/2");
         assert!(Stage::parse("2025/3").is_err());
         assert!(Stage::parse("2025").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("2024-02-29"), NaiveDate::from_ymd_opt(2024, 2, 29));
+        for bad in ["2023-02-29", "2025-1-01", "2025/01/01", "01-01-2025", "2025-01-0a", "", "2025-13-01"] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
     }
 
     #[test]
