@@ -3,3 +3,5 @@
 
 pub mod eval;
 pub mod policy_show;
+pub mod progress;
+pub mod report;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
-use kjp_domain::Policy;
+use kjp_domain::{Policy, Stage};
+use kjp_store::Store;
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +54,81 @@ enum Command {
     /// Inspect the policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Import agency files into immutable, content-hashed snapshots (see docs/formats.md).
+    ///
+    /// Bad rows are reported with line, column and reason (on screen and in a report file);
+    /// good rows are kept; importing the same file again changes nothing.
+    Import {
+        /// Import every known source file found in this directory.
+        #[arg(long, value_name = "DIR", conflicts_with = "files")]
+        data: Option<PathBuf>,
+        /// Files to import, named after their source (dukcapil.csv, dtks.csv, ...).
+        files: Vec<PathBuf>,
+    },
+    /// Run a stage (tahap): open it, verify every candidate, report, export, what-if.
+    #[command(subcommand)]
+    Stage(StageCommand),
+    /// Benchmarks that need real data files.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum StageCommand {
+    /// Open a stage: `kjp stage open 2025 1` (benefit months January to June).
+    Open {
+        year: i32,
+        /// 1 (January to June) or 2 (July to December).
+        half: u8,
+    },
+    /// Decide every candidate from the latest snapshots and store each decision with its
+    /// evidence; sources that disagree put the decision in review, never a silent exclusion.
+    Verify {
+        /// The stage, e.g. 2025/1.
+        stage: Stage,
+        /// Policy file to use instead of the built-in one.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Counts by level, city and reason, the cost, and the comparison with the previous stage.
+    Summary {
+        stage: Stage,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Write one row per candidate: nik,birth_date,status,level,monthly_total,reason_codes,...
+    Export {
+        stage: Stage,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Show, without changing anything, who a policy change would add or remove, and why.
+    ///
+    /// Example: what would switching off the car screen do?
+    ///   kjp stage impact 2025/1 --screen family_car=off
+    Impact {
+        stage: Stage,
+        /// The proposed policy file (default: the current policy).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Switch an exclusion screen on or off in the proposal: NAME=on|off (repeatable).
+        #[arg(long, value_name = "NAME=on|off")]
+        screen: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time reading and parsing the latest snapshots: the floor for `kjp stage verify`.
+    Parse,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +161,168 @@ fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
     }
 }
 
+fn database_url() -> String {
+    std::env::var("KJP_DATABASE_URL").unwrap_or_else(|_| "sqlite:kjp.db".into())
+}
+
+async fn store() -> anyhow::Result<Store> {
+    let url = database_url();
+    let dir = std::env::var_os("KJP_DATA_DIR").map(PathBuf::from);
+    Store::open(&url, dir).await.with_context(|| format!("opening the database {url}"))
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn import(files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let store = store().await?;
+    let mut failed = false;
+    for path in files {
+        let started = std::time::Instant::now();
+        match kjp_import::import_file(&store, &path).await {
+            Ok(i) => {
+                let s = &i.snapshot;
+                let what = if i.new { "imported" } else { "already imported, nothing changed" };
+                println!(
+                    "{}: {what}: snapshot {}… ({} rows, {} good, {} bad) in {:.1} s",
+                    path.display(),
+                    &s.sha256[..12],
+                    s.rows_total,
+                    s.rows_good,
+                    s.rows_bad,
+                    started.elapsed().as_secs_f64()
+                );
+                for e in &i.first_errors {
+                    let col =
+                        if e.column.is_empty() { String::new() } else { format!(", column {}", e.column) };
+                    println!("    line {}{col}: {}", e.line, e.reason);
+                }
+                if s.rows_bad > i.first_errors.len() as i64 && i.new {
+                    println!("    ... every bad row is in {}", s.report_path);
+                } else if s.rows_bad > 0 && i.new {
+                    println!("    report: {}", s.report_path);
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("kjp import: {e}");
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn proposed_policy(current: &Policy, file: Option<&Path>, screens: &[String]) -> anyhow::Result<Policy> {
+    let mut p = match file {
+        Some(_) => load_policy(file)?,
+        None => current.clone(),
+    };
+    for s in screens {
+        let (name, state) =
+            s.split_once('=').with_context(|| format!("--screen {s:?}: expected NAME=on|off"))?;
+        let on = match state {
+            "on" => true,
+            "off" => false,
+            _ => anyhow::bail!("--screen {s:?}: expected NAME=on|off"),
+        };
+        p = p.with_screen(name, on).with_context(|| {
+            let names: Vec<&str> = current
+                .rules
+                .iter()
+                .filter(|r| r.scope == kjp_domain::policy::Scope::Screen)
+                .map(|r| r.id.as_str())
+                .collect();
+            format!("--screen {s:?}: no screen named {name:?} (screens: {})", names.join(", "))
+        })?;
+    }
+    Ok(p)
+}
+
+async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Import { data, files } => {
+            let files = match data {
+                Some(dir) => kjp_import::source_files(&dir)?,
+                None if files.is_empty() => anyhow::bail!("give --data DIR or the files to import"),
+                None => files,
+            };
+            return import(files).await;
+        }
+        Command::Stage(StageCommand::Open { year, half }) => {
+            let stage = Stage::new(year, half)?;
+            let store = store().await?;
+            let (row, new) = kjp_import::stage::open(&store, stage).await?;
+            let months = stage.benefit_months();
+            println!(
+                "stage {} {} ({}), reference date {}, benefit months {} to {}",
+                row.stage,
+                if new { "opened" } else { "was already open" },
+                row.state.as_str(),
+                row.as_of,
+                months[0].format("%Y-%m"),
+                months[5].format("%Y-%m"),
+            );
+        }
+        Command::Stage(StageCommand::Verify { stage, policy }) => {
+            let policy = load_policy(policy.as_deref())?;
+            let store = store().await?;
+            let started = std::time::Instant::now();
+            let reporter = kjp_cli::progress::Reporter::new("verify");
+            let v = kjp_import::stage::verify(&store, stage, &policy, &reporter.callback()).await?;
+            println!(
+                "stage {stage}: run {} decided {} candidates in {:.1} s",
+                v.run,
+                v.candidates,
+                started.elapsed().as_secs_f64()
+            );
+            let s = kjp_import::stage::summary(&store, stage).await?;
+            print!("{}", kjp_cli::report::summary(&s));
+        }
+        Command::Stage(StageCommand::Summary { stage, format }) => {
+            let store = store().await?;
+            let s = kjp_import::stage::summary(&store, stage).await?;
+            match format {
+                Format::Json => print_json(&s)?,
+                Format::Table => print!("{}", kjp_cli::report::summary(&s)),
+            }
+        }
+        Command::Stage(StageCommand::Export { stage, out }) => {
+            let store = store().await?;
+            let n = kjp_import::stage::export(&store, stage, &out).await?;
+            println!("{}: {n} candidates of stage {stage}", out.display());
+        }
+        Command::Stage(StageCommand::Impact { stage, policy, screen, format }) => {
+            let current = Policy::kjp_plus();
+            let proposed = proposed_policy(&current, policy.as_deref(), &screen)?;
+            let store = store().await?;
+            let i = kjp_import::stage::impact(&store, stage, &current, &proposed).await?;
+            match format {
+                Format::Json => print_json(&i)?,
+                Format::Table => print!("{}", kjp_cli::report::impact(&i)),
+            }
+        }
+        Command::Bench(BenchCommand::Parse) => {
+            let store = store().await?;
+            let snapshots = store.latest_snapshots().await?;
+            let started = std::time::Instant::now();
+            let sources = kjp_import::verify::load(&snapshots)?;
+            let secs = started.elapsed().as_secs_f64();
+            let bytes: u64 =
+                snapshots.iter().filter_map(|s| std::fs::metadata(&s.path).ok()).map(|m| m.len()).sum();
+            println!(
+                "read and parsed {} snapshots ({:.0} MB, {} residents) in {secs:.2} s: the floor for `kjp stage verify`",
+                snapshots.len(),
+                bytes as f64 / 1e6,
+                sources.persons.len()
+            );
+        }
+        _ => unreachable!("synchronous commands are handled in run"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Eval { policy } => {
@@ -104,6 +342,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let policy = load_policy(policy.as_deref())?;
             let date = date.unwrap_or_else(|| chrono::Local::now().date_naive());
             print!("{}", kjp_cli::policy_show::render(&policy, date));
+        }
+        command @ (Command::Import { .. } | Command::Stage(_) | Command::Bench(_)) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            return runtime.block_on(run_async(command));
         }
         Command::Policy(PolicyCommand::Check { file }) => {
             let policy = load_policy(Some(&file))?;

@@ -597,7 +597,7 @@ impl<'p> Rules<'p> {
                         .then(|| policy.amounts_at(self.as_of).map(|a| a.citation.as_str()))
                         .flatten()
                 })
-                .or_else(|| unknown_reason.citation.as_deref())
+                .or(unknown_reason.citation.as_deref())
                 .unwrap_or_default();
             reasons.push(ReasonText {
                 code: UNKNOWN_FACT,

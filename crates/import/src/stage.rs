@@ -1,0 +1,490 @@
+//! The stage commands: open, verify (the run), summary, export and the what-if.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kjp_domain::assess::Rules;
+use kjp_domain::ids::{Level, REPORT_LEVELS};
+use kjp_domain::regions::{self, RegionLevel};
+use kjp_domain::{Policy, Stage, Status};
+use kjp_store::{RunRecord, StageRow, StageState, Store, StoreError};
+use serde::Serialize;
+
+use crate::verify::{self, VerifyError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Verify(#[from] VerifyError),
+    #[error("stage {0} does not exist: open it with `kjp stage open {1} {2}`")]
+    NotOpen(Stage, i32, u8),
+    #[error("stage {0} has not been verified yet: run `kjp stage verify {0}`")]
+    NotVerified(Stage),
+    #[error("stage {0} is decreed: its decisions cannot change")]
+    Decreed(Stage),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("stored decision for NIK {nik}: {reason}")]
+    Corrupt { nik: String, reason: String },
+    #[error("{0}")]
+    Assess(#[from] kjp_domain::AssessError),
+}
+
+/// Progress reports: `(step, done, total)`.
+pub type Progress<'a> = &'a (dyn Fn(&str, u64, u64) + Sync);
+
+/// Opens a stage: its reference date is the first benefit month.
+pub async fn open(store: &Store, stage: Stage) -> Result<(StageRow, bool), StageError> {
+    Ok(store.open_stage(stage, stage.start()).await?)
+}
+
+async fn existing(store: &Store, stage: Stage) -> Result<StageRow, StageError> {
+    store.stage(stage).await?.ok_or(StageError::NotOpen(stage, stage.year(), stage.half()))
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub run: i64,
+    pub candidates: u64,
+    pub snapshots: Vec<(String, String)>,
+}
+
+/// Runs the stage: every candidate decided and stored, replacing the previous run.
+pub async fn verify(
+    store: &Store,
+    stage: Stage,
+    policy: &Policy,
+    progress: Progress<'_>,
+) -> Result<Verified, StageError> {
+    let row = existing(store, stage).await?;
+    if row.state == StageState::Decreed {
+        return Err(StageError::Decreed(stage));
+    }
+    let started_at = kjp_store::timestamp();
+    let snapshots = store.latest_snapshots().await?;
+    progress("read and parse snapshots", 0, snapshots.len() as u64);
+    let sources = verify::load(&snapshots)?;
+    progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
+    let rows = verify::decide(&sources, policy, row.as_of, &|done, total| progress("decide", done, total))?;
+    drop(sources);
+    let candidates = rows.len() as u64;
+    progress("write decisions", 0, candidates);
+    let used: Vec<(String, String)> =
+        snapshots.iter().map(|s| (s.source.clone(), s.sha256.clone())).collect();
+    let run = RunRecord {
+        stage,
+        run: 0,
+        started_at,
+        finished_at: String::new(),
+        policy_id: policy.id.clone(),
+        policy_version: policy.version.clone(),
+        policy_sha256: policy.sha256.clone(),
+        snapshots: used.iter().map(|(s, h)| format!("{s}={h}")).collect::<Vec<_>>().join(";"),
+        candidates: candidates as i64,
+    };
+    let number = store.replace_decisions(&run, &rows).await.map_err(|e| match e {
+        StoreError::Decreed(s) => StageError::Decreed(s),
+        other => other.into(),
+    })?;
+    progress("write decisions", candidates, candidates);
+    Ok(Verified { run: number, candidates, snapshots: used })
+}
+
+/// Counts per reporting level, in the programme's order.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct LevelCounts {
+    #[serde(rename = "SD")]
+    pub sd: i64,
+    #[serde(rename = "SMP")]
+    pub smp: i64,
+    #[serde(rename = "SMA")]
+    pub sma: i64,
+    #[serde(rename = "SMK")]
+    pub smk: i64,
+    #[serde(rename = "SLB")]
+    pub slb: i64,
+    #[serde(rename = "PKBM")]
+    pub pkbm: i64,
+    #[serde(rename = "LKP")]
+    pub lkp: i64,
+}
+
+impl LevelCounts {
+    fn slot(&mut self, level_code: &str) -> Option<&mut i64> {
+        let report = Level::parse(level_code).ok()?.report();
+        Some(match report {
+            "SD" => &mut self.sd,
+            "SMP" => &mut self.smp,
+            "SMA" => &mut self.sma,
+            "SMK" => &mut self.smk,
+            "SLB" => &mut self.slb,
+            "PKBM" => &mut self.pkbm,
+            _ => &mut self.lkp,
+        })
+    }
+    pub fn add(&mut self, level_code: &str, n: i64) {
+        if let Some(slot) = self.slot(level_code) {
+            *slot += n;
+        }
+    }
+    pub fn get(&self, report: &str) -> i64 {
+        match report {
+            "SD" => self.sd,
+            "SMP" => self.smp,
+            "SMA" => self.sma,
+            "SMK" => self.smk,
+            "SLB" => self.slb,
+            "PKBM" => self.pkbm,
+            _ => self.lkp,
+        }
+    }
+    pub fn total(&self) -> i64 {
+        REPORT_LEVELS.iter().map(|l| self.get(l)).sum()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CityRow {
+    pub code: String,
+    pub name: String,
+    pub eligible: i64,
+    pub ineligible: i64,
+    pub review: i64,
+    pub monthly_cost: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Comparison {
+    pub previous: String,
+    pub continuing: i64,
+    pub new: i64,
+    pub dropped: i64,
+    /// Why the dropped children are no longer eligible (a child counts once per reason).
+    pub dropped_by_reason: Vec<CodeCount>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunInfo {
+    pub run: i64,
+    pub finished_at: String,
+    pub policy: String,
+    pub policy_sha256: String,
+    pub snapshots: Vec<String>,
+}
+
+/// A stage's outcome: the `summary --format json` contract.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub stage: String,
+    pub state: String,
+    pub as_of: String,
+    pub candidates: i64,
+    pub eligible: LevelCounts,
+    pub eligible_total: i64,
+    pub ineligible: i64,
+    pub review: i64,
+    pub monthly_cost: i64,
+    pub six_month_cost: i64,
+    pub by_city: Vec<CityRow>,
+    pub ineligible_by_reason: Vec<CodeCount>,
+    pub review_by_fact: Vec<CodeCount>,
+    pub comparison: Option<Comparison>,
+    pub run: Option<RunInfo>,
+}
+
+fn count_codes(tallies: &[kjp_store::Tally], status: &str, column: usize) -> Vec<CodeCount> {
+    let mut by: BTreeMap<String, i64> = BTreeMap::new();
+    for t in tallies.iter().filter(|t| t.key[0] == status) {
+        for code in t.key[column].split(';').filter(|c| !c.is_empty()) {
+            *by.entry(code.to_string()).or_default() += t.count;
+        }
+    }
+    let mut out: Vec<CodeCount> = by.into_iter().map(|(code, count)| CodeCount { code, count }).collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
+    out
+}
+
+pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError> {
+    let row = existing(store, stage).await?;
+    let run = store.last_run(stage).await?.ok_or(StageError::NotVerified(stage))?;
+    let by_level = store.tally(stage, &["status", "level"]).await?;
+    let mut eligible = LevelCounts::default();
+    let (mut ineligible, mut review, mut monthly) = (0, 0, 0);
+    for t in &by_level {
+        match t.key[0].as_str() {
+            "eligible" => {
+                eligible.add(&t.key[1], t.count);
+                monthly += t.monthly;
+            }
+            "ineligible" => ineligible += t.count,
+            _ => review += t.count,
+        }
+    }
+    let mut cities: BTreeMap<String, CityRow> = regions::at_level(RegionLevel::Kota)
+        .map(|r| {
+            let row = CityRow {
+                code: r.code.into(),
+                name: r.name.into(),
+                eligible: 0,
+                ineligible: 0,
+                review: 0,
+                monthly_cost: 0,
+            };
+            (r.code.to_string(), row)
+        })
+        .collect();
+    for t in store.tally(stage, &["status", "city"]).await? {
+        let city = cities.entry(t.key[1].clone()).or_insert_with(|| CityRow {
+            code: t.key[1].clone(),
+            name: if t.key[1].is_empty() { "(outside Jakarta or unknown)".into() } else { t.key[1].clone() },
+            eligible: 0,
+            ineligible: 0,
+            review: 0,
+            monthly_cost: 0,
+        });
+        match t.key[0].as_str() {
+            "eligible" => {
+                city.eligible += t.count;
+                city.monthly_cost += t.monthly;
+            }
+            "ineligible" => city.ineligible += t.count,
+            _ => city.review += t.count,
+        }
+    }
+    let reasons = store.tally(stage, &["status", "reasons", "unknown"]).await?;
+    let previous = stage.previous();
+    let comparison = if store.last_run(previous).await?.is_some() {
+        let rows = store.compare(stage, previous).await?;
+        let (mut continuing, mut new, mut dropped) = (0, 0, 0);
+        let mut why: BTreeMap<String, i64> = BTreeMap::new();
+        for t in &rows {
+            let (now, then) = (t.key[0].as_str(), t.key[1].as_str());
+            match (now == "eligible", then == "eligible") {
+                (true, true) => continuing += t.count,
+                (true, false) => new += t.count,
+                (false, true) => {
+                    dropped += t.count;
+                    let codes: Vec<&str> = t.key[2].split(';').filter(|c| !c.is_empty()).collect();
+                    let codes = if now == "absent" {
+                        vec!["NO_LONGER_CANDIDATE"]
+                    } else if codes.is_empty() {
+                        vec!["REVIEW"]
+                    } else {
+                        codes
+                    };
+                    for c in codes {
+                        *why.entry(c.to_string()).or_default() += t.count;
+                    }
+                }
+                (false, false) => {}
+            }
+        }
+        let mut dropped_by_reason: Vec<CodeCount> =
+            why.into_iter().map(|(code, count)| CodeCount { code, count }).collect();
+        dropped_by_reason.sort_by(|a, b| b.count.cmp(&a.count));
+        Some(Comparison { previous: previous.to_string(), continuing, new, dropped, dropped_by_reason })
+    } else {
+        None
+    };
+    Ok(Summary {
+        stage: stage.to_string(),
+        state: row.state.as_str().into(),
+        as_of: row.as_of.to_string(),
+        candidates: run.candidates,
+        eligible_total: eligible.total(),
+        eligible,
+        ineligible,
+        review,
+        monthly_cost: monthly,
+        six_month_cost: monthly * 6,
+        by_city: cities.into_values().collect(),
+        ineligible_by_reason: count_codes(&reasons, "ineligible", 1),
+        review_by_fact: count_codes(&reasons, "review", 2),
+        comparison,
+        run: Some(RunInfo {
+            run: run.run,
+            finished_at: run.finished_at,
+            policy: format!("{} {}", run.policy_id, run.policy_version),
+            policy_sha256: run.policy_sha256,
+            snapshots: run.snapshots.split(';').map(str::to_string).collect(),
+        }),
+    })
+}
+
+/// Writes one row per candidate: `nik,birth_date,status,level,monthly_total,reason_codes,...`.
+pub async fn export(store: &Store, stage: Stage, out: &Path) -> Result<u64, StageError> {
+    existing(store, stage).await?;
+    store.last_run(stage).await?.ok_or(StageError::NotVerified(stage))?;
+    let io = |source| StageError::Io { path: out.display().to_string(), source };
+    let tmp = out.with_extension("csv.tmp");
+    let file = std::fs::File::create(&tmp).map_err(io)?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let header = [
+        "nik",
+        "birth_date",
+        "status",
+        "level",
+        "monthly_total",
+        "reason_codes",
+        "group",
+        "school",
+        "npsn",
+        "kelurahan",
+        "unknown_facts",
+        "conflicts",
+        "evidence",
+    ];
+    w.write_record(header).map_err(|e| io(e.into()))?;
+    let mut failed = None;
+    let n = store
+        .each_decision(stage, |d| {
+            if failed.is_some() {
+                return;
+            }
+            let codes = if d.status == "review" {
+                d.unknown
+                    .split(';')
+                    .filter(|f| !f.is_empty())
+                    .map(|f| format!("UNKNOWN_FACT:{f}"))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            } else {
+                d.reasons.clone()
+            };
+            let total = d.monthly_total.to_string();
+            let record = [
+                d.nik.as_str(),
+                &d.birth_date,
+                &d.status,
+                &d.level,
+                &total,
+                &codes,
+                &d.grp,
+                &d.school,
+                &d.npsn,
+                &d.kelurahan,
+                &d.unknown,
+                &d.conflicts,
+                &d.evidence,
+            ];
+            if let Err(e) = w.write_record(record) {
+                failed = Some(e);
+            }
+        })
+        .await?;
+    if let Some(e) = failed {
+        return Err(io(e.into()));
+    }
+    w.flush().map_err(io)?;
+    drop(w);
+    std::fs::rename(&tmp, out).map_err(io)?;
+    Ok(n)
+}
+
+/// One change the what-if found, counted.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Change {
+    pub total: i64,
+    pub by_level: LevelCounts,
+    pub by_city: BTreeMap<String, i64>,
+    /// For removals: the reasons under the new policy; for additions: the reasons under
+    /// the current one that no longer apply.
+    pub by_reason: BTreeMap<String, i64>,
+}
+
+/// What another policy would do to a verified stage, changing nothing.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Impact {
+    pub stage: String,
+    pub current: String,
+    pub proposed: String,
+    pub candidates: i64,
+    pub eligible_now: i64,
+    pub eligible_then: i64,
+    pub added: Change,
+    pub removed: Change,
+    /// Decisions that would move into or out of review.
+    pub into_review: i64,
+    pub out_of_review: i64,
+    pub monthly_cost_change: i64,
+}
+
+fn city_of(kelurahan: &str) -> String {
+    kelurahan.get(..5).map(str::to_string).unwrap_or_else(|| "(unknown)".into())
+}
+
+/// Re-assesses every stored candidate under `current` and `proposed` and reports the
+/// difference by level, city and reason.
+pub async fn impact(
+    store: &Store,
+    stage: Stage,
+    current: &Policy,
+    proposed: &Policy,
+) -> Result<Impact, StageError> {
+    let row = existing(store, stage).await?;
+    store.last_run(stage).await?.ok_or(StageError::NotVerified(stage))?;
+    let a = Rules::new(current, row.as_of)?;
+    let b = Rules::new(proposed, row.as_of)?;
+    let mut out = Impact {
+        stage: stage.to_string(),
+        current: format!("{} {} ({})", current.id, current.version, &current.sha256[..12]),
+        proposed: format!("{} {} ({})", proposed.id, proposed.version, &proposed.sha256[..12]),
+        candidates: 0,
+        eligible_now: 0,
+        eligible_then: 0,
+        added: Change::default(),
+        removed: Change::default(),
+        into_review: 0,
+        out_of_review: 0,
+        monthly_cost_change: 0,
+    };
+    let mut corrupt = None;
+    store
+        .each_decision(stage, |d| {
+            let facts = match crate::encode::decode(&d.facts, current) {
+                Ok(f) => f,
+                Err(reason) => {
+                    corrupt.get_or_insert(StageError::Corrupt { nik: d.nik.clone(), reason });
+                    return;
+                }
+            };
+            let (x, y) = (a.assess(&facts), b.assess(&facts));
+            out.candidates += 1;
+            let money = |d: &kjp_domain::Decision| d.monthly.map_or(0, |m| m.total.get());
+            out.eligible_now += i64::from(x.status == Status::Eligible);
+            out.eligible_then += i64::from(y.status == Status::Eligible);
+            out.monthly_cost_change += money(&y) - money(&x);
+            out.into_review += i64::from(x.status != Status::Review && y.status == Status::Review);
+            out.out_of_review += i64::from(x.status == Status::Review && y.status != Status::Review);
+            let (change, reasons, policy) = match (x.status == Status::Eligible, y.status == Status::Eligible)
+            {
+                (false, true) => (&mut out.added, x.unmet, current),
+                (true, false) => (&mut out.removed, y.unmet, proposed),
+                _ => return,
+            };
+            change.total += 1;
+            change.by_level.add(&d.level, 1);
+            *change.by_city.entry(city_of(&d.kelurahan)).or_default() += 1;
+            for i in reasons.iter() {
+                *change.by_reason.entry(policy.reason(i).code.clone()).or_default() += 1;
+            }
+            let unknown = if y.status == Status::Review { y.unknown } else { x.unknown };
+            for f in unknown.iter() {
+                *change.by_reason.entry(format!("UNKNOWN_FACT:{}", f.input_field())).or_default() += 1;
+            }
+        })
+        .await?;
+    if let Some(e) = corrupt {
+        return Err(e);
+    }
+    Ok(out)
+}

@@ -1,0 +1,471 @@
+//! The stage run: join the snapshots by NIK and family card, build each candidate's
+//! facts with the evidence for each one, call `assess`, and turn the decisions into rows.
+//!
+//! Who is a candidate: every NIK with an active enrolment (Dapodik or EMIS) and every
+//! out-of-school child with a Lurah's letter. A source never imported leaves the facts it
+//! feeds unknown (it is not evidence of absence); a source imported is a complete
+//! registry, so absence from it is a "no". Two sources that disagree make the fact
+//! unknown and record a conflict with both rows: the decision is then `review` if the
+//! fact could change it, never a silent exclusion.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use chrono::NaiveDate;
+use kjp_domain::assess::Rules;
+use kjp_domain::ids::SchoolType;
+use kjp_domain::{BoolFact, Education, Facts, Nik, Policy, Status};
+use kjp_store::{DecisionRow, Snapshot};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::encode;
+use crate::source::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{0}")]
+    File(#[from] FileError),
+    #[error("snapshot {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("no snapshot of {0} has been imported: run `kjp import` first")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Assess(#[from] kjp_domain::AssessError),
+}
+
+/// Every source's good records, as read from the snapshots.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// Sorted by NIK.
+    pub persons: Vec<Person>,
+    pub dtks: Vec<DtksEntry>,
+    pub sktm: Vec<SktmEntry>,
+    pub enrolments: Vec<(Source, Enrolment)>,
+    pub schools: Vec<School>,
+    pub drivers: Vec<Driver>,
+    pub wages: Vec<Wage>,
+    pub foster: Vec<FosterChild>,
+    pub lurah: Vec<LurahLetter>,
+    pub bapenda: Vec<TaxedVehicle>,
+    pub samsat: Vec<RegisteredVehicle>,
+    pub njop: Vec<PropertyValue>,
+    pub occupations: Vec<Occupation>,
+    pub sanctions: Vec<SanctionEntry>,
+    /// Which sources were imported.
+    pub present: HashSet<Source>,
+}
+
+impl Sources {
+    fn has(&self, s: Source) -> bool {
+        self.present.contains(&s)
+    }
+}
+
+fn read(snap: &Snapshot) -> Result<Vec<u8>, VerifyError> {
+    std::fs::read(Path::new(&snap.path)).map_err(|source| VerifyError::Io { path: snap.path.clone(), source })
+}
+
+fn load_one<T: Record>(snaps: &[Snapshot]) -> Result<Vec<T>, VerifyError> {
+    match snaps.iter().find(|s| s.source == T::SOURCE.name()) {
+        None => Ok(Vec::new()),
+        Some(snap) => Ok(parse::<T>(&snap.file_name, &read(snap)?)?.records),
+    }
+}
+
+/// Reads and parses the snapshots, in parallel. This alone is the floor that the stage
+/// run is measured against (`kjp bench parse`).
+pub fn load(snapshots: &[Snapshot]) -> Result<Sources, VerifyError> {
+    let mut s = Sources {
+        present: snapshots.iter().filter_map(|s| Source::from_name(&s.source)).collect(),
+        ..Sources::default()
+    };
+    for required in [Source::Dukcapil, Source::Schools] {
+        if !s.has(required) {
+            return Err(VerifyError::Missing(required.name()));
+        }
+    }
+    if !s.has(Source::Dapodik) && !s.has(Source::Emis) {
+        return Err(VerifyError::Missing("dapodik (or emis)"));
+    }
+    let mut r: [Result<(), VerifyError>; 15] = std::array::from_fn(|_| Ok(()));
+    let [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14] = &mut r;
+    let Sources {
+        persons,
+        dtks,
+        sktm,
+        enrolments,
+        schools,
+        drivers,
+        wages,
+        foster,
+        lurah,
+        bapenda,
+        samsat,
+        njop,
+        occupations,
+        sanctions,
+        ..
+    } = &mut s;
+    let mut emis: Vec<Emis> = Vec::new();
+    let mut dapodik: Vec<Dapodik> = Vec::new();
+    fn into<T>(slot: &mut Vec<T>, res: &mut Result<(), VerifyError>, v: Result<Vec<T>, VerifyError>) {
+        match v {
+            Ok(v) => *slot = v,
+            Err(e) => *res = Err(e),
+        }
+    }
+    rayon::scope(|sc| {
+        sc.spawn(|_| {
+            into(persons, r0, load_one::<Person>(snapshots));
+            persons.par_sort_unstable_by_key(|p| p.nik);
+        });
+        sc.spawn(|_| into(dtks, r1, load_one(snapshots)));
+        sc.spawn(|_| into(sktm, r2, load_one(snapshots)));
+        sc.spawn(|_| into(&mut dapodik, r3, load_one(snapshots)));
+        sc.spawn(|_| into(&mut emis, r4, load_one(snapshots)));
+        sc.spawn(|_| into(schools, r5, load_one(snapshots)));
+        sc.spawn(|_| into(drivers, r6, load_one(snapshots)));
+        sc.spawn(|_| into(wages, r7, load_one(snapshots)));
+        sc.spawn(|_| into(foster, r8, load_one(snapshots)));
+        sc.spawn(|_| into(lurah, r9, load_one(snapshots)));
+        sc.spawn(|_| into(bapenda, r10, load_one(snapshots)));
+        sc.spawn(|_| into(samsat, r11, load_one(snapshots)));
+        sc.spawn(|_| into(njop, r12, load_one(snapshots)));
+        sc.spawn(|_| into(occupations, r13, load_one(snapshots)));
+        sc.spawn(|_| into(sanctions, r14, load_one(snapshots)));
+    });
+    for res in r {
+        res?;
+    }
+    enrolments.extend(dapodik.into_iter().map(|d| (Source::Dapodik, d.0)));
+    enrolments.extend(emis.into_iter().map(|e| (Source::Emis, e.0)));
+    Ok(s)
+}
+
+/// Two sources that disagree about a fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Conflict {
+    /// Bapenda lists a car that Samsat shows blocked or transferred before the stage.
+    Car {
+        plate: String,
+        bapenda_line: u32,
+        bapenda_as_of: NaiveDate,
+        samsat_line: u32,
+        samsat_status: String,
+        samsat_date: NaiveDate,
+    },
+    /// DTKS has the family at an address outside Jakarta; the civil registry says the
+    /// child lives in Jakarta.
+    DtksAddress { dtks_line: u32, dukcapil_line: u32 },
+}
+
+impl Conflict {
+    pub fn fact(&self) -> &'static str {
+        match self {
+            Conflict::Car { .. } => "family_car",
+            Conflict::DtksAddress { .. } => "domiciled_dki",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Family {
+    dtks: Option<u32>,
+    dtks_outside: Option<u32>,
+    sktm: Option<u32>,
+    driver: Option<u32>,
+    /// Lowest wage of a parent with a Jakarta KTP (else of any parent), its KTP, line.
+    wage: Option<(i64, bool, u32)>,
+    car: Option<u32>,
+    car_conflicts: Vec<Conflict>,
+    njop: Option<(i64, u32)>,
+    occupation: Option<u32>,
+}
+
+struct Candidate<'a> {
+    nik: Nik,
+    enrolment: Option<&'a (Source, Enrolment)>,
+    letter: Option<&'a LurahLetter>,
+}
+
+/// Decides every candidate. The rows come out in NIK order.
+pub fn decide(
+    src: &Sources,
+    policy: &Policy,
+    as_of: NaiveDate,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Vec<DecisionRow>, VerifyError> {
+    let rules = Rules::new(policy, as_of)?;
+    let group = |id: &str| policy.group_index(id);
+
+    // Candidates: active enrolments (Dapodik before EMIS), then Lurah letters.
+    let mut by_nik: HashMap<Nik, Candidate> = HashMap::new();
+    for e in src.enrolments.iter().filter(|(_, e)| e.active) {
+        by_nik.entry(e.1.nik).or_insert(Candidate { nik: e.1.nik, enrolment: Some(e), letter: None });
+    }
+    for l in &src.lurah {
+        by_nik.entry(l.nik).or_insert(Candidate { nik: l.nik, enrolment: None, letter: None }).letter =
+            Some(l);
+    }
+    let mut candidates: Vec<Candidate> = by_nik.into_values().collect();
+    candidates.sort_unstable_by_key(|c| c.nik);
+
+    let person = |nik: Nik| src.persons.binary_search_by_key(&nik, |p| p.nik).ok().map(|i| &src.persons[i]);
+    let kk_of = |nik: Nik| person(nik).map(|p| p.kk.as_u64());
+
+    let mut families: HashMap<u64, Family> =
+        candidates.iter().filter_map(|c| kk_of(c.nik)).map(|kk| (kk, Family::default())).collect();
+    let mut dtks_by_nik: HashMap<Nik, &DtksEntry> = HashMap::new();
+    for d in &src.dtks {
+        dtks_by_nik.insert(d.nik, d);
+        if let Some(f) = families.get_mut(&d.kk.as_u64()) {
+            if d.address_in_jakarta {
+                f.dtks.get_or_insert(d.line);
+            } else {
+                f.dtks_outside.get_or_insert(d.line);
+            }
+        }
+    }
+    for s in src.sktm.iter().filter(|s| s.issued <= as_of && as_of <= s.valid_until) {
+        if let Some(f) = kk_of(s.nik).and_then(|kk| families.get_mut(&kk)) {
+            f.sktm.get_or_insert(s.line);
+        }
+    }
+    for d in src.drivers.iter().filter(|d| d.active && d.small_bus) {
+        if let Some(f) = families.get_mut(&d.kk.as_u64()) {
+            f.driver.get_or_insert(d.line);
+        }
+    }
+    for w in &src.wages {
+        if let Some(f) = families.get_mut(&w.kk.as_u64()) {
+            let better = match f.wage {
+                None => true,
+                Some((wage, ktp, _)) => (w.ktp_dki && !ktp) || (w.ktp_dki == ktp && w.monthly_wage < wage),
+            };
+            if better {
+                f.wage = Some((w.monthly_wage, w.ktp_dki, w.line));
+            }
+        }
+    }
+    let samsat: HashMap<&str, &RegisteredVehicle> =
+        src.samsat.iter().map(|r| (r.plate.as_str(), r)).collect();
+    for v in src.bapenda.iter().filter(|v| v.car) {
+        let Some(f) = kk_of(v.owner).and_then(|kk| families.get_mut(&kk)) else { continue };
+        match samsat.get(v.plate.as_str()) {
+            Some(r) if r.status != Registration::Active && r.status_date < as_of => {
+                f.car_conflicts.push(Conflict::Car {
+                    plate: v.plate.clone(),
+                    bapenda_line: v.line,
+                    bapenda_as_of: v.as_of,
+                    samsat_line: r.line,
+                    samsat_status: r.status.name().into(),
+                    samsat_date: r.status_date,
+                });
+            }
+            _ => {
+                f.car.get_or_insert(v.line);
+            }
+        }
+    }
+    for n in &src.njop {
+        if let Some(f) = families.get_mut(&n.kk.as_u64()) {
+            f.njop = Some((n.njop, n.line));
+        }
+    }
+    for o in &src.occupations {
+        if let Some(f) = families.get_mut(&o.kk.as_u64()) {
+            f.occupation.get_or_insert(o.line);
+        }
+    }
+    let schools: HashMap<u32, &School> = src.schools.iter().map(|s| (s.npsn.as_u32(), s)).collect();
+    let foster: HashMap<Nik, u32> = src.foster.iter().map(|f| (f.nik, f.line)).collect();
+    let mut sanctions: HashMap<Nik, u32> = HashMap::new();
+    for s in src.sanctions.iter().filter(|s| s.in_force(as_of)) {
+        sanctions.entry(s.nik).or_insert(s.line);
+    }
+
+    let poor = group("poor_family");
+    let driver_group = group("transjakarta_driver");
+    let worker_group = group("worker");
+    let total = candidates.len() as u64;
+    let done = std::sync::atomic::AtomicU64::new(0);
+
+    let rows = candidates
+        .par_iter()
+        .map(|c| {
+            let p = person(c.nik);
+            let family = p.and_then(|p| families.get(&p.kk.as_u64()));
+            let mut f = Facts::default();
+            let mut ev = Evidence::default();
+            let mut conflicts: Vec<Conflict> = Vec::new();
+            if let Some(g) = poor {
+                f.claims.insert(g);
+            }
+            if let Some(p) = p {
+                f.birth_date = Some(p.birth_date);
+                f.set(BoolFact::DomiciledDki, Some(p.domiciled_dki));
+                f.set(BoolFact::OnDkiKk, Some(p.kk.as_u64() / 100_000_000_000_000 == 31));
+                ev.add("birth_date,domiciled_dki,on_dki_kk", Source::Dukcapil, p.line);
+            }
+            match (c.enrolment, c.letter) {
+                (Some((source, e)), letter) => {
+                    f.education = Some(Education::Enrolled);
+                    f.level = Some(e.level);
+                    ev.add("education,level", *source, e.line);
+                    if let Some(l) = letter {
+                        ev.add("lurah_recommendation", Source::Lurah, l.line);
+                    }
+                    if let Some(school) = schools.get(&e.npsn.as_u32()) {
+                        f.school = Some(school.status);
+                        ev.add("school", Source::Schools, school.line);
+                    }
+                }
+                (None, Some(l)) => {
+                    f.education = Some(Education::OutOfSchool);
+                    ev.add("education,lurah_recommendation", Source::Lurah, l.line);
+                }
+                (None, None) => unreachable!("a candidate has an enrolment or a letter"),
+            }
+            f.set(BoolFact::LurahRecommendation, Some(c.letter.is_some()));
+
+            let own_dtks = dtks_by_nik.get(&c.nik);
+            if src.has(Source::Dtks) && (family.is_some() || own_dtks.is_some()) {
+                let in_jakarta =
+                    own_dtks.filter(|d| d.address_in_jakarta).map(|d| d.line).or(family.and_then(|f| f.dtks));
+                let outside = own_dtks
+                    .filter(|d| !d.address_in_jakarta)
+                    .map(|d| d.line)
+                    .or(family.and_then(|f| f.dtks_outside));
+                f.set(BoolFact::InDtks, Some(in_jakarta.is_some() || outside.is_some()));
+                if let Some(line) = in_jakarta.or(outside) {
+                    ev.add("in_dtks", Source::Dtks, line);
+                }
+                if let (Some(line), Some(p)) = (outside, p) {
+                    if p.domiciled_dki && in_jakarta.is_none() {
+                        f.set(BoolFact::DomiciledDki, None);
+                        conflicts.push(Conflict::DtksAddress { dtks_line: line, dukcapil_line: p.line });
+                    }
+                }
+            }
+            if let Some(fam) = family {
+                if src.has(Source::Sktm) {
+                    f.set(BoolFact::HasSktm, Some(fam.sktm.is_some()));
+                    if let Some(line) = fam.sktm {
+                        ev.add("has_sktm", Source::Sktm, line);
+                    }
+                }
+                if let (Some(g), Some(line)) = (driver_group, fam.driver) {
+                    f.claims.insert(g);
+                    ev.add("transjakarta_driver", Source::Transjakarta, line);
+                }
+                if let (Some(g), Some((wage, ktp, line))) = (worker_group, fam.wage) {
+                    f.claims.insert(g);
+                    f.parent_wage = Some(kjp_domain::Rupiah::new(wage));
+                    f.set(BoolFact::ParentKtpDki, Some(ktp));
+                    ev.add("parent_wage,parent_ktp_dki", Source::Wages, line);
+                }
+                if src.has(Source::Bapenda) {
+                    match (fam.car, fam.car_conflicts.is_empty()) {
+                        (Some(line), _) => {
+                            f.set(BoolFact::FamilyCar, Some(true));
+                            ev.add("family_car", Source::Bapenda, line);
+                        }
+                        (None, true) => f.set(BoolFact::FamilyCar, Some(false)),
+                        (None, false) => {
+                            f.set(BoolFact::FamilyCar, None);
+                            conflicts.extend(fam.car_conflicts.iter().cloned());
+                        }
+                    }
+                }
+                if src.has(Source::Njop) {
+                    f.family_property_njop = Some(kjp_domain::Rupiah::new(fam.njop.map_or(0, |(v, _)| v)));
+                    if let Some((_, line)) = fam.njop {
+                        ev.add("family_property_njop", Source::Njop, line);
+                    }
+                }
+                if src.has(Source::Occupations) {
+                    f.set(BoolFact::FamilyExcludedOccupation, Some(fam.occupation.is_some()));
+                    if let Some(line) = fam.occupation {
+                        ev.add("family_excluded_occupation", Source::Occupations, line);
+                    }
+                }
+            }
+            if src.has(Source::Foster) {
+                f.set(BoolFact::FosterChild, Some(foster.contains_key(&c.nik)));
+                if let Some(line) = foster.get(&c.nik) {
+                    ev.add("foster_child", Source::Foster, *line);
+                }
+            }
+            if src.has(Source::Sanctions) {
+                f.set(BoolFact::Sanctioned, Some(sanctions.contains_key(&c.nik)));
+                if let Some(line) = sanctions.get(&c.nik) {
+                    ev.add("sanctioned", Source::Sanctions, *line);
+                }
+            }
+
+            let d = rules.assess(&f);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n % 65_536 == 0 {
+                progress(n, total);
+            }
+            let npsn = c.enrolment.map(|(_, e)| e.npsn.to_string()).unwrap_or_default();
+            row(policy, c.nik, p, &f, &d, npsn, ev, &conflicts)
+        })
+        .collect();
+    progress(total, total);
+    Ok(rows)
+}
+
+fn row(
+    policy: &Policy,
+    nik: Nik,
+    p: Option<&Person>,
+    f: &Facts,
+    d: &kjp_domain::Decision,
+    npsn: String,
+    ev: Evidence,
+    conflicts: &[Conflict],
+) -> DecisionRow {
+    let m = d.monthly.unwrap_or_default();
+    DecisionRow {
+        nik: nik.to_string(),
+        kk: p.map(|p| p.kk.to_string()).unwrap_or_default(),
+        name: p.map(|p| p.name.clone()).unwrap_or_default(),
+        birth_date: p.map(|p| p.birth_date.to_string()).unwrap_or_default(),
+        status: d.status.as_str().into(),
+        grp: d.group.map(|g| policy.group_ids[g as usize].clone()).unwrap_or_default(),
+        level: f.level.map(|l| l.code().to_string()).unwrap_or_default(),
+        school: f.school.map(SchoolType::code).unwrap_or_default().into(),
+        npsn,
+        kelurahan: p.and_then(|p| p.kelurahan).map(|k| k.code().to_string()).unwrap_or_default(),
+        routine: m.routine.get(),
+        periodic: m.periodic.get(),
+        school_fee: m.school_fee.get(),
+        monthly_total: if d.status == Status::Eligible { m.total.get() } else { 0 },
+        reasons: d.unmet.iter().map(|i| policy.reason(i).code.as_str()).collect::<Vec<_>>().join(";"),
+        unknown: d.unknown.iter().map(|f| f.input_field()).collect::<Vec<_>>().join(";"),
+        conflicts: if conflicts.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(conflicts).expect("conflicts serialize")
+        },
+        evidence: ev.0,
+        facts: encode::facts(f, policy),
+    }
+}
+
+/// Which source row each fact came from: `facts=source:line` pairs joined by `;`.
+#[derive(Debug, Default)]
+struct Evidence(String);
+
+impl Evidence {
+    fn add(&mut self, facts: &str, source: Source, line: u32) {
+        use std::fmt::Write;
+        if !self.0.is_empty() {
+            self.0.push(';');
+        }
+        let _ = write!(self.0, "{facts}={}:{line}", source.name());
+    }
+}

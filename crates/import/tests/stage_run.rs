@@ -1,0 +1,292 @@
+//! The stage run end to end on a small hand-made Jakarta: import (bad rows, re-import,
+//! wrong header), open, verify, summary, export and the what-if. Runs on SQLite always
+//! and on PostgreSQL too when `KJP_TEST_DATABASE_URL` is set (a fresh database per test).
+
+use std::path::Path;
+
+use kjp_domain::{Policy, Stage};
+use kjp_import::stage;
+use kjp_store::Store;
+
+mod common;
+use common::TestDb;
+
+/// Children of the fixture and what the law says about each (reference date 2025-01-01).
+const ELIGIBLE_POOR: &str = "3171010403120001"; // DTKS + SKTM, private SMP
+const CAR_CONFLICT: &str = "3171010505140002"; // Bapenda car, Samsat blocked before the stage
+const CAR_OWNED: &str = "3171010606130003"; // Bapenda car, Samsat active
+const MOVED_OUT: &str = "3171010707110004"; // domiciled outside Jakarta
+const NOT_IN_REGISTRY: &str = "3171010808100005"; // enrolled but unknown to Dukcapil
+const DRIVER_CHILD: &str = "3171011009090006"; // Transjakarta small-bus family, no DTKS/SKTM
+const WORKER_ABOVE: &str = "3171011111080007"; // worker above 1.1 x UMP, no DTKS
+const DTKS_OUTSIDE: &str = "3171011212070008"; // DTKS address in Bogor, Dukcapil says Jakarta
+
+fn write(dir: &Path, name: &str, lines: &[&str]) {
+    std::fs::write(dir.join(name), lines.join("\n") + "\n").expect("write fixture");
+}
+
+/// Writes the fixture files into `dir`.
+pub fn fixture(dir: &Path) {
+    write(
+        dir,
+        "dukcapil.csv",
+        &[
+            "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki",
+            "3171010403120001,3171010101100001,Adi Saputra,L,2012-03-04,31.71.01.1001,true,true",
+            "3171014101800001,3171010101100001,Sri Wahyuni,P,1980-01-01,31.71.01.1001,true,true",
+            "3171010505140002,3171010101100002,Bima Putra,L,2014-05-05,31.71.01.1002,true,true",
+            "3171010101750001,3171010101100002,Joko Susilo,L,1975-01-01,31.71.01.1002,true,true",
+            "3171010606130003,3171010101100003,Candra,L,2013-06-06,31.71.01.1003,true,true",
+            "3171010202700001,3171010101100003,Hadi,L,1970-02-02,31.71.01.1003,true,true",
+            "3171010707110004,3171010101100004,Dodi,L,2011-07-07,,false,false",
+            "3171011009090006,3171010101100006,Eko,L,2009-09-10,31.71.01.1004,true,true",
+            "3171010303720001,3171010101100006,Slamet,L,1972-03-03,31.71.01.1004,true,true",
+            "3171011111080007,3171010101100007,Fajar,L,2008-11-11,31.71.01.1005,true,true",
+            "3171010404760001,3171010101100007,Gunawan,L,1976-04-04,31.71.01.1005,true,true",
+            "3171011212070008,3171010101100008,Hendra,L,2007-12-12,31.71.01.1006,true,true",
+            // Bad rows: an impossible date, a NIK with a letter, a duplicate of line 2.
+            "3171011312070009,3171010101100009,Bad Date,L,2007-13-13,31.71.01.1006,true,true",
+            "31710113130700x9,3171010101100009,Bad Nik,L,2007-12-13,31.71.01.1006,true,true",
+            "3171010403120001,3171010101100001,Adi Saputra,L,2012-03-04,31.71.01.1001,true,true",
+        ],
+    );
+    write(
+        dir,
+        "schools.csv",
+        &[
+            "npsn,name,level,status,kelurahan",
+            "20100001,SMP Swasta Harapan,SMP,swasta,31.71.01.1001",
+            "20100002,SD Negeri Gambir 01,SD,negeri,31.71.01.1001",
+            "20100003,SMA Negeri 1,SMA,negeri,31.71.01.1002",
+            "20100004,SMK Swasta Teknik,SMK,swasta,31.71.01.1003",
+        ],
+    );
+    write(
+        dir,
+        "dapodik.csv",
+        &[
+            "nik,nisn,npsn,level,grade,active",
+            "3171010403120001,0121234501,20100001,SMP,7,true",
+            "3171010505140002,0141234502,20100002,SD,5,true",
+            "3171010606130003,0131234503,20100002,SD,6,true",
+            "3171010707110004,0111234504,20100001,SMP,8,true",
+            "3171010808100005,0101234505,20100001,SMP,9,true",
+            "3171011009090006,0091234506,20100003,SMA,10,true",
+            "3171011111080007,0081234507,20100004,SMK,11,true",
+            "3171011212070008,0071234508,20100003,SMA,12,true",
+        ],
+    );
+    write(dir, "emis.csv", &["nik,nisn,npsn,level,grade,active"]);
+    write(
+        dir,
+        "dtks.csv",
+        &[
+            "nik,kk,decile,listed_since,region",
+            "3171014101800001,3171010101100001,2,2019-05-01,3171",
+            "3171010101750001,3171010101100002,1,2018-05-01,3171",
+            "3171010202700001,3171010101100003,3,2018-05-01,3171",
+            "3171011212070008,3171010101100008,2,2020-01-01,3201",
+        ],
+    );
+    write(
+        dir,
+        "sktm.csv",
+        &[
+            "nik,number,issued,valid_until",
+            "3171010403120001,SKTM/001/2024,2024-07-01,2025-06-30",
+            "3171010505140002,SKTM/002/2024,2024-07-01,2025-06-30",
+            "3171010606130003,SKTM/003/2024,2024-07-01,2025-06-30",
+            "3171011212070008,SKTM/008/2024,2024-07-01,2025-06-30",
+            "3171011111080007,SKTM/007/2023,2023-01-01,2023-12-31",
+        ],
+    );
+    write(
+        dir,
+        "transjakarta.csv",
+        &["nik,kk,vehicle_class,active", "3171010303720001,3171010101100006,bus_kecil,true"],
+    );
+    write(
+        dir,
+        "wages.csv",
+        &["nik,kk,ktp_dki,monthly_wage,period", "3171010404760001,3171010101100007,true,7250000,2024-11"],
+    );
+    write(dir, "foster.csv", &["nik,care_home,since"]);
+    write(dir, "lurah.csv", &["nik,kelurahan,letter_number,issued"]);
+    write(
+        dir,
+        "bapenda.csv",
+        &[
+            "owner_nik,plate,vehicle_kind,as_of",
+            "3171010101750001,B 1 AA,roda4,2023-01-01",
+            "3171010202700001,B 2 BB,roda4,2024-01-01",
+            "3171010303720001,B 3 CC,roda2,2024-01-01",
+        ],
+    );
+    write(
+        dir,
+        "samsat.csv",
+        &[
+            "plate,owner_nik,status,status_date",
+            "B 1 AA,3171010101750001,blocked,2024-05-01",
+            "B 2 BB,3171010202700001,active,2020-01-01",
+        ],
+    );
+    write(dir, "njop.csv", &["kk,njop,as_of", "3171010101100001,350000000,2024-01-01"]);
+    write(dir, "occupations.csv", &["nik,kk,occupation,as_of"]);
+    write(dir, "sanctions.csv", &["nik,npsn,category,since,lifted"]);
+}
+
+async fn import_all(store: &Store, dir: &Path) {
+    for path in kjp_import::source_files(dir).expect("fixture files") {
+        kjp_import::import_file(store, &path).await.expect("import");
+    }
+}
+
+async fn run(db: &TestDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fixture(dir.path());
+    let store = db.store(dir.path()).await;
+
+    // Import: bad rows counted and reported, good rows kept.
+    let dukcapil =
+        kjp_import::import_file(&store, &dir.path().join("dukcapil.csv")).await.expect("import dukcapil");
+    assert!(dukcapil.new);
+    assert_eq!(
+        (dukcapil.snapshot.rows_total, dukcapil.snapshot.rows_good, dukcapil.snapshot.rows_bad),
+        (15, 12, 3)
+    );
+    let report = std::fs::read_to_string(&dukcapil.snapshot.report_path).expect("report file");
+    assert!(
+        report.contains("14,birth_date,\"\"\"2007-13-13\"\" is not a date (expected YYYY-MM-DD)\""),
+        "{report}"
+    );
+    assert!(report.contains("16,,duplicate of line 2 (same nik)"), "{report}");
+    // The same file again changes nothing.
+    let again = kjp_import::import_file(&store, &dir.path().join("dukcapil.csv")).await.expect("re-import");
+    assert!(!again.new);
+    assert_eq!(again.snapshot.sha256, dukcapil.snapshot.sha256);
+    import_all(&store, dir.path()).await;
+    assert_eq!(store.latest_snapshots().await.expect("snapshots").len(), 15);
+
+    // A wrong header is refused whole and names the expected one; nothing is stored.
+    let bad = tempfile::tempdir().expect("tempdir");
+    std::fs::write(bad.path().join("dtks.csv"), "nik,kk,desil,listed_since,region\n").expect("write");
+    let err = kjp_import::import_file(&store, &bad.path().join("dtks.csv")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "dtks.csv: the header is `nik,kk,desil,listed_since,region`; expected `nik,kk,decile,listed_since,region`"
+    );
+    assert_eq!(store.latest_snapshots().await.expect("snapshots").len(), 15);
+
+    // Verify before opening the stage is a clear error.
+    let s = Stage::parse("2025/1").expect("stage");
+    let policy = Policy::kjp_plus();
+    let no_progress = |_: &str, _: u64, _: u64| {};
+    let err = stage::verify(&store, s, &policy, &no_progress).await.unwrap_err();
+    assert!(err.to_string().contains("kjp stage open 2025 1"), "{err}");
+
+    stage::open(&store, s).await.expect("open");
+    let v = stage::verify(&store, s, &policy, &no_progress).await.expect("verify");
+    assert_eq!(v.candidates, 8);
+
+    let d = |nik: &'static str| {
+        let store = store.clone();
+        async move { store.decision(s, nik).await.expect("query").expect("decision stored") }
+    };
+    let a = d(ELIGIBLE_POOR).await;
+    assert_eq!((a.status.as_str(), a.grp.as_str(), a.monthly_total), ("eligible", "poor_family", 470_000));
+    assert_eq!(a.name, "Adi Saputra");
+    assert!(a.evidence.contains("in_dtks=dtks:2"), "{}", a.evidence);
+    assert!(a.evidence.contains("family_property_njop=njop:2"), "{}", a.evidence);
+
+    // The 2023 failure: Bapenda still lists the car, Samsat shows it blocked. Review, with
+    // both rows as evidence, never a silent exclusion.
+    let b = d(CAR_CONFLICT).await;
+    assert_eq!((b.status.as_str(), b.unknown.as_str(), b.reasons.as_str()), ("review", "family_car", ""));
+    assert!(
+        b.conflicts.contains("\"kind\":\"car\"") && b.conflicts.contains("\"samsat_status\":\"blocked\""),
+        "{}",
+        b.conflicts
+    );
+    assert!(
+        b.conflicts.contains("\"bapenda_line\":2") && b.conflicts.contains("\"samsat_line\":2"),
+        "{}",
+        b.conflicts
+    );
+
+    let c = d(CAR_OWNED).await;
+    assert_eq!((c.status.as_str(), c.reasons.as_str()), ("ineligible", "EXCLUDED_CAR"));
+    let moved = d(MOVED_OUT).await;
+    assert_eq!(
+        (moved.status.as_str(), moved.reasons.as_str()),
+        ("ineligible", "NOT_IN_DTKS;NO_SKTM;NOT_DOMICILED_DKI")
+    );
+    let unknown = d(NOT_IN_REGISTRY).await;
+    assert_eq!(unknown.status, "review");
+    assert!(unknown.unknown.contains("birth_date"), "{}", unknown.unknown);
+    let driver = d(DRIVER_CHILD).await;
+    assert_eq!(
+        (driver.status.as_str(), driver.grp.as_str(), driver.monthly_total),
+        ("eligible", "transjakarta_driver", 420_000)
+    );
+    let worker = d(WORKER_ABOVE).await;
+    assert_eq!(
+        (worker.status.as_str(), worker.reasons.as_str()),
+        ("ineligible", "WAGE_ABOVE_LIMIT;NOT_IN_DTKS;NO_SKTM")
+    );
+    let outside = d(DTKS_OUTSIDE).await;
+    assert_eq!((outside.status.as_str(), outside.unknown.as_str()), ("review", "domiciled_dki"));
+    assert!(outside.conflicts.contains("dtks_address"), "{}", outside.conflicts);
+
+    // Summary: the JSON contract's fields.
+    let sum = stage::summary(&store, s).await.expect("summary");
+    let json = serde_json::to_value(&sum).expect("json");
+    assert_eq!(json["stage"], "2025/1");
+    assert_eq!(json["eligible"]["SMP"], 1);
+    assert_eq!(json["eligible"]["SMA"], 1);
+    assert_eq!(json["eligible"]["LKP"], 0);
+    assert_eq!(json["ineligible"], 3);
+    assert_eq!(json["review"], 3);
+    assert_eq!(json["six_month_cost"], 6 * (470_000 + 420_000));
+
+    // Export: one row per candidate.
+    let out = dir.path().join("decisions.csv");
+    assert_eq!(stage::export(&store, s, &out).await.expect("export"), 8);
+    let text = std::fs::read_to_string(&out).expect("read export");
+    assert!(text.starts_with("nik,birth_date,status,level,monthly_total,reason_codes,"));
+    assert!(
+        text.contains(&format!("{CAR_CONFLICT},2014-05-05,review,SD,0,UNKNOWN_FACT:family_car,")),
+        "{text}"
+    );
+
+    // What-if: switching off the car screen adds the owner and the disputed family.
+    let off = policy.with_screen("family_car", false).expect("screen exists");
+    let i = stage::impact(&store, s, &policy, &off).await.expect("impact");
+    assert_eq!((i.added.total, i.removed.total, i.out_of_review), (2, 0, 1));
+    assert_eq!(i.added.by_level.sd, 2);
+    assert_eq!(i.added.by_reason.get("EXCLUDED_CAR"), Some(&1));
+    assert_eq!(i.added.by_reason.get("UNKNOWN_FACT:family_car"), Some(&1));
+    // ... and changed nothing.
+    assert_eq!(d(CAR_OWNED).await.status, "ineligible");
+
+    // A second run replaces the first.
+    let v2 = stage::verify(&store, s, &policy, &no_progress).await.expect("verify again");
+    assert_eq!(v2.run, 2);
+    assert_eq!(stage::summary(&store, s).await.expect("summary").candidates, 8);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_run_on_sqlite() {
+    run(&TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_run_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("KJP_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+        return;
+    };
+    run(&db).await;
+    db.drop().await;
+}

@@ -1,0 +1,668 @@
+//! Persistence: SQLite (embedded default, one file created on first use) and PostgreSQL
+//! (selected by a `postgres://` URL), through one code path (`sqlx::Any`) and one set of
+//! portable, embedded, forward-only migrations.
+//!
+//! Only this crate knows SQL. Bulk writes are batched in one transaction; on PostgreSQL
+//! they use COPY. Agency files themselves are kept as content-addressed snapshot files in
+//! the data directory next to the database; the database records what they are.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use futures_util::TryStreamExt;
+use kjp_domain::Stage;
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Connection, Row};
+
+mod migrate;
+
+pub use migrate::MIGRATIONS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {0:?}: expected sqlite:PATH or postgres://...")]
+    BadUrl(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration {version} ({name}) was edited after it was applied (sha256 {applied} in the database, {now} in the binary); migrations are forward-only: add a new one")]
+    MigrationEdited { version: i64, name: String, applied: String, now: String },
+    #[error("stage {0} does not exist: open it first with `kjp stage open`")]
+    NoStage(Stage),
+    #[error("stage {0} is decreed: its decisions cannot change (a correction is an amendment)")]
+    Decreed(Stage),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database connection pool plus the data directory for snapshot files.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    url: String,
+    backend: Backend,
+    data_dir: PathBuf,
+}
+
+/// An imported agency file: immutable, named by the sha256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub sha256: String,
+    pub source: String,
+    pub file_name: String,
+    /// The content-addressed copy in the data directory.
+    pub path: String,
+    pub rows_total: i64,
+    pub rows_good: i64,
+    pub rows_bad: i64,
+    pub report_path: String,
+    pub imported_at: String,
+    /// Import order: the latest snapshot of a source has the highest.
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageState {
+    Open,
+    Verified,
+    Decreed,
+}
+
+impl StageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageState::Open => "open",
+            StageState::Verified => "verified",
+            StageState::Decreed => "decreed",
+        }
+    }
+    fn parse(s: &str) -> Result<StageState> {
+        match s {
+            "open" => Ok(StageState::Open),
+            "verified" => Ok(StageState::Verified),
+            "decreed" => Ok(StageState::Decreed),
+            other => Err(StoreError::Corrupt(format!("unknown stage state {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRow {
+    pub stage: Stage,
+    pub as_of: NaiveDate,
+    pub state: StageState,
+    pub opened_at: String,
+}
+
+/// One run of `kjp stage verify`: what it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub stage: Stage,
+    pub run: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub policy_id: String,
+    pub policy_version: String,
+    pub policy_sha256: String,
+    /// `source=sha256` pairs joined by `;`.
+    pub snapshots: String,
+    pub candidates: i64,
+}
+
+/// One candidate's decision as stored. Text columns hold compact encodings written and
+/// read by the import crate; the store does not interpret them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecisionRow {
+    pub nik: String,
+    pub kk: String,
+    pub name: String,
+    pub birth_date: String,
+    pub status: String,
+    pub grp: String,
+    pub level: String,
+    pub school: String,
+    pub npsn: String,
+    pub kelurahan: String,
+    pub routine: i64,
+    pub periodic: i64,
+    pub school_fee: i64,
+    pub monthly_total: i64,
+    pub reasons: String,
+    pub unknown: String,
+    pub conflicts: String,
+    pub evidence: String,
+    pub facts: String,
+}
+
+const DECISION_COLUMNS: &str =
+    "stage, nik, kk, name, birth_date, status, grp, level, school, npsn, kelurahan, \
+     routine, periodic, school_fee, monthly_total, reasons, unknown, conflicts, evidence, facts";
+
+/// A count and a rupiah sum for one group of decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub key: Vec<String>,
+    pub count: i64,
+    pub monthly: i64,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending migrations.
+    /// `data_dir` defaults to `<file>-data` next to a SQLite file, `./kjp-data` otherwise.
+    pub async fn open(url: &str, data_dir: Option<PathBuf>) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, connect_url, default_dir) = if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            if path.is_empty() {
+                return Err(StoreError::BadUrl(url.into()));
+            }
+            let file = Path::new(path.split('?').next().unwrap_or(path));
+            let stem =
+                file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "kjp".into());
+            let dir = file.parent().unwrap_or(Path::new(".")).join(format!("{stem}-data"));
+            let sep = if path.contains('?') { '&' } else { '?' };
+            (Backend::Sqlite, format!("sqlite:{path}{sep}mode=rwc"), dir)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string(), PathBuf::from("kjp-data"))
+        } else {
+            return Err(StoreError::BadUrl(url.into()));
+        };
+        let options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 8 });
+        let pool = options.connect(&connect_url).await?;
+        if backend == Backend::Sqlite {
+            // WAL (kept in the file) lets readers, such as the status page, go on while a
+            // stage run writes.
+            sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        let store = Store { pool, url: url.to_string(), backend, data_dir: data_dir.unwrap_or(default_dir) };
+        migrate::run(&store.pool).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where snapshot files and import reports live.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---------------------------------------------------------------- snapshots
+
+    pub async fn snapshot(&self, sha256: &str) -> Result<Option<Snapshot>> {
+        let row = sqlx::query("SELECT * FROM snapshots WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| snapshot_from(&r)).transpose()
+    }
+
+    /// Records a snapshot. Returns `false` (and changes nothing) if one with the same
+    /// hash exists already.
+    pub async fn insert_snapshot(&self, s: &Snapshot) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM snapshots")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let done = sqlx::query(
+            "INSERT INTO snapshots (sha256, source, file_name, path, rows_total, rows_good, rows_bad, report_path, imported_at, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&s.sha256)
+        .bind(&s.source)
+        .bind(&s.file_name)
+        .bind(&s.path)
+        .bind(s.rows_total)
+        .bind(s.rows_good)
+        .bind(s.rows_bad)
+        .bind(&s.report_path)
+        .bind(&s.imported_at)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The latest snapshot of every source.
+    pub async fn latest_snapshots(&self) -> Result<Vec<Snapshot>> {
+        let rows = sqlx::query(
+            "SELECT s.* FROM snapshots s JOIN (SELECT source, MAX(seq) AS seq FROM snapshots GROUP BY source) m \
+             ON s.source = m.source AND s.seq = m.seq ORDER BY s.source",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(snapshot_from).collect()
+    }
+
+    // ---------------------------------------------------------------- stages
+
+    /// Opens a stage. Opening one that exists returns it unchanged (`false`).
+    pub async fn open_stage(&self, stage: Stage, as_of: NaiveDate) -> Result<(StageRow, bool)> {
+        let done = sqlx::query(
+            "INSERT INTO stages (stage, year, half, as_of, state, opened_at) VALUES ($1, $2, $3, $4, 'open', $5) \
+             ON CONFLICT (stage) DO NOTHING",
+        )
+        .bind(stage.to_string())
+        .bind(stage.year())
+        .bind(i32::from(stage.half()))
+        .bind(as_of.to_string())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        let row = self.stage(stage).await?.ok_or(StoreError::NoStage(stage))?;
+        Ok((row, done.rows_affected() == 1))
+    }
+
+    pub async fn stage(&self, stage: Stage) -> Result<Option<StageRow>> {
+        let row = sqlx::query("SELECT stage, as_of, state, opened_at FROM stages WHERE stage = $1")
+            .bind(stage.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| stage_from(&r)).transpose()
+    }
+
+    pub async fn stages(&self) -> Result<Vec<StageRow>> {
+        let rows = sqlx::query("SELECT stage, as_of, state, opened_at FROM stages ORDER BY year, half")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stage_from).collect()
+    }
+
+    /// The last run of a stage.
+    pub async fn last_run(&self, stage: Stage) -> Result<Option<RunRecord>> {
+        let row = sqlx::query("SELECT * FROM stage_runs WHERE stage = $1 ORDER BY run DESC LIMIT 1")
+            .bind(stage.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| run_from(&r)).transpose()
+    }
+
+    /// Replaces every decision of a stage with `rows`, records the run and marks the
+    /// stage verified, all in one transaction: a crash leaves the previous run intact.
+    /// Returns the run number.
+    pub async fn replace_decisions(&self, run: &RunRecord, rows: &[DecisionRow]) -> Result<i64> {
+        let stage = run.stage.to_string();
+        match self.backend {
+            Backend::Sqlite => {
+                let mut tx = self.pool.begin().await?;
+                let number = begin_run(&mut tx, run).await?;
+                sqlx::query("DELETE FROM decisions WHERE stage = $1").bind(&stage).execute(&mut *tx).await?;
+                for chunk in rows.chunks(1000) {
+                    let mut q = sqlx::QueryBuilder::<sqlx::Any>::new(format!(
+                        "INSERT INTO decisions ({DECISION_COLUMNS}) "
+                    ));
+                    q.push_values(chunk, |mut b, d| {
+                        b.push_bind(&stage)
+                            .push_bind(&d.nik)
+                            .push_bind(&d.kk)
+                            .push_bind(&d.name)
+                            .push_bind(&d.birth_date)
+                            .push_bind(&d.status)
+                            .push_bind(&d.grp)
+                            .push_bind(&d.level)
+                            .push_bind(&d.school)
+                            .push_bind(&d.npsn)
+                            .push_bind(&d.kelurahan)
+                            .push_bind(d.routine)
+                            .push_bind(d.periodic)
+                            .push_bind(d.school_fee)
+                            .push_bind(d.monthly_total)
+                            .push_bind(&d.reasons)
+                            .push_bind(&d.unknown)
+                            .push_bind(&d.conflicts)
+                            .push_bind(&d.evidence)
+                            .push_bind(&d.facts);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(number)
+            }
+            Backend::Postgres => {
+                // COPY needs the PostgreSQL connection itself, not the `Any` wrapper.
+                let mut conn = sqlx::postgres::PgConnection::connect(&self.url).await?;
+                let mut tx = conn.begin().await?;
+                let state: Option<String> =
+                    sqlx::query_scalar("SELECT state FROM stages WHERE stage = $1 FOR UPDATE")
+                        .bind(&stage)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match state.as_deref() {
+                    None => return Err(StoreError::NoStage(run.stage)),
+                    Some("decreed") => return Err(StoreError::Decreed(run.stage)),
+                    _ => {}
+                }
+                let number: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(MAX(run), 0) + 1 AS BIGINT) FROM stage_runs WHERE stage = $1",
+                )
+                .bind(&stage)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO stage_runs (stage, run, started_at, finished_at, policy_id, policy_version, policy_sha256, snapshots, candidates) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&stage)
+                .bind(number as i32)
+                .bind(&run.started_at)
+                .bind(now())
+                .bind(&run.policy_id)
+                .bind(&run.policy_version)
+                .bind(&run.policy_sha256)
+                .bind(&run.snapshots)
+                .bind(run.candidates)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE stages SET state = 'verified' WHERE stage = $1")
+                    .bind(&stage)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM decisions WHERE stage = $1").bind(&stage).execute(&mut *tx).await?;
+                let mut copy = tx
+                    .copy_in_raw(&format!("COPY decisions ({DECISION_COLUMNS}) FROM STDIN WITH (FORMAT csv)"))
+                    .await?;
+                let mut buf = String::with_capacity(1 << 20);
+                for d in rows {
+                    copy_line(&mut buf, &stage, d);
+                    if buf.len() > 1 << 20 {
+                        copy.send(buf.as_bytes()).await?;
+                        buf.clear();
+                    }
+                }
+                if !buf.is_empty() {
+                    copy.send(buf.as_bytes()).await?;
+                }
+                copy.finish().await?;
+                tx.commit().await?;
+                Ok(number)
+            }
+        }
+    }
+
+    /// Calls `f` for every decision of a stage, in NIK order, without loading them all.
+    pub async fn each_decision(&self, stage: Stage, mut f: impl FnMut(DecisionRow)) -> Result<u64> {
+        let sql = format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE stage = $1 ORDER BY nik");
+        let mut rows = sqlx::query(&sql).bind(stage.to_string()).fetch(&self.pool);
+        let mut n = 0;
+        while let Some(row) = rows.try_next().await? {
+            f(decision_from(&row)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// One decision.
+    pub async fn decision(&self, stage: Stage, nik: &str) -> Result<Option<DecisionRow>> {
+        let row =
+            sqlx::query(&format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE stage = $1 AND nik = $2"))
+                .bind(stage.to_string())
+                .bind(nik)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| decision_from(&r)).transpose()
+    }
+
+    /// Counts and monthly sums of a stage's decisions grouped by `columns` (any of
+    /// `status`, `level`, `school`, `grp`, `reasons`, `city`, `kecamatan`).
+    pub async fn tally(&self, stage: Stage, columns: &[&str]) -> Result<Vec<Tally>> {
+        let exprs: Vec<&str> = columns
+            .iter()
+            .map(|c| match *c {
+                "status" => "status",
+                "level" => "level",
+                "school" => "school",
+                "grp" => "grp",
+                "reasons" => "reasons",
+                "unknown" => "unknown",
+                // Dotted kelurahan codes: 31.71 is the city, 31.71.01 the kecamatan.
+                "city" => "SUBSTR(kelurahan, 1, 5)",
+                "kecamatan" => "SUBSTR(kelurahan, 1, 8)",
+                other => panic!("tally: unknown column {other}"),
+            })
+            .collect();
+        let keys = exprs.join(", ");
+        let sql = format!(
+            "SELECT {keys}, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(monthly_total), 0) AS BIGINT) \
+             FROM decisions WHERE stage = $1 GROUP BY {keys} ORDER BY {keys}"
+        );
+        let rows = sqlx::query(&sql).bind(stage.to_string()).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let n = exprs.len();
+                Ok(Tally {
+                    key: (0..n).map(|i| r.try_get::<String, _>(i)).collect::<Result<_, _>>()?,
+                    count: r.try_get(n)?,
+                    monthly: r.try_get(n + 1)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Compares a stage with an earlier one, candidate by candidate: the status now, the
+    /// status then (`absent` when not a candidate then), the reasons now, and how many.
+    /// Children who were candidates then but are not now come with status `absent`.
+    pub async fn compare(&self, stage: Stage, previous: Stage) -> Result<Vec<Tally>> {
+        let (now, then) = (stage.to_string(), previous.to_string());
+        let mut out = Vec::new();
+        let rows = sqlx::query(
+            "SELECT c.status, COALESCE(p.status, 'absent'), c.reasons, CAST(COUNT(*) AS BIGINT), \
+             CAST(COALESCE(SUM(c.monthly_total), 0) AS BIGINT) \
+             FROM decisions c LEFT JOIN decisions p ON p.stage = $2 AND p.nik = c.nik \
+             WHERE c.stage = $1 GROUP BY c.status, COALESCE(p.status, 'absent'), c.reasons",
+        )
+        .bind(&now)
+        .bind(&then)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            out.push(Tally {
+                key: vec![r.try_get(0)?, r.try_get(1)?, r.try_get(2)?],
+                count: r.try_get(3)?,
+                monthly: r.try_get(4)?,
+            });
+        }
+        let gone = sqlx::query(
+            "SELECT p.status, CAST(COUNT(*) AS BIGINT) FROM decisions p \
+             WHERE p.stage = $2 AND NOT EXISTS (SELECT 1 FROM decisions c WHERE c.stage = $1 AND c.nik = p.nik) \
+             GROUP BY p.status",
+        )
+        .bind(&now)
+        .bind(&then)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &gone {
+            out.push(Tally {
+                key: vec!["absent".into(), r.try_get(0)?, String::new()],
+                count: r.try_get(1)?,
+                monthly: 0,
+            });
+        }
+        Ok(out)
+    }
+}
+
+async fn begin_run(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run: &RunRecord) -> Result<i64> {
+    let stage = run.stage.to_string();
+    let state: Option<String> = sqlx::query("SELECT state FROM stages WHERE stage = $1")
+        .bind(&stage)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    match state.as_deref() {
+        None => return Err(StoreError::NoStage(run.stage)),
+        Some("decreed") => return Err(StoreError::Decreed(run.stage)),
+        _ => {}
+    }
+    let number: i64 =
+        sqlx::query("SELECT CAST(COALESCE(MAX(run), 0) + 1 AS BIGINT) FROM stage_runs WHERE stage = $1")
+            .bind(&stage)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+    sqlx::query(
+        "INSERT INTO stage_runs (stage, run, started_at, finished_at, policy_id, policy_version, policy_sha256, snapshots, candidates) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&stage)
+    .bind(number as i32)
+    .bind(&run.started_at)
+    .bind(now())
+    .bind(&run.policy_id)
+    .bind(&run.policy_version)
+    .bind(&run.policy_sha256)
+    .bind(&run.snapshots)
+    .bind(run.candidates)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE stages SET state = 'verified' WHERE stage = $1")
+        .bind(&stage)
+        .execute(&mut **tx)
+        .await?;
+    Ok(number)
+}
+
+/// One decision as a CSV line for PostgreSQL's COPY.
+fn copy_line(buf: &mut String, stage: &str, d: &DecisionRow) {
+    fn text(buf: &mut String, s: &str) {
+        buf.push('"');
+        for c in s.chars() {
+            if c == '"' {
+                buf.push('"');
+            }
+            buf.push(c);
+        }
+        buf.push('"');
+    }
+    use std::fmt::Write;
+    for (i, s) in [
+        stage,
+        &d.nik,
+        &d.kk,
+        &d.name,
+        &d.birth_date,
+        &d.status,
+        &d.grp,
+        &d.level,
+        &d.school,
+        &d.npsn,
+        &d.kelurahan,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            buf.push(',');
+        }
+        text(buf, s);
+    }
+    let _ = write!(buf, ",{},{},{},{}", d.routine, d.periodic, d.school_fee, d.monthly_total);
+    for s in [&d.reasons, &d.unknown, &d.conflicts, &d.evidence, &d.facts] {
+        buf.push(',');
+        text(buf, s);
+    }
+    buf.push('\n');
+}
+
+fn snapshot_from(r: &AnyRow) -> Result<Snapshot> {
+    Ok(Snapshot {
+        sha256: r.try_get("sha256")?,
+        source: r.try_get("source")?,
+        file_name: r.try_get("file_name")?,
+        path: r.try_get("path")?,
+        rows_total: r.try_get("rows_total")?,
+        rows_good: r.try_get("rows_good")?,
+        rows_bad: r.try_get("rows_bad")?,
+        report_path: r.try_get("report_path")?,
+        imported_at: r.try_get("imported_at")?,
+        seq: r.try_get("seq")?,
+    })
+}
+
+fn stage_from(r: &AnyRow) -> Result<StageRow> {
+    let stage: String = r.try_get("stage")?;
+    let as_of: String = r.try_get("as_of")?;
+    let state: String = r.try_get("state")?;
+    Ok(StageRow {
+        stage: Stage::parse(&stage).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        as_of: kjp_domain::ids::parse_date(&as_of)
+            .ok_or_else(|| StoreError::Corrupt(format!("stage date {as_of:?}")))?,
+        state: StageState::parse(&state)?,
+        opened_at: r.try_get("opened_at")?,
+    })
+}
+
+fn run_from(r: &AnyRow) -> Result<RunRecord> {
+    let stage: String = r.try_get("stage")?;
+    let run: i32 = r.try_get("run")?;
+    Ok(RunRecord {
+        stage: Stage::parse(&stage).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        run: i64::from(run),
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        policy_id: r.try_get("policy_id")?,
+        policy_version: r.try_get("policy_version")?,
+        policy_sha256: r.try_get("policy_sha256")?,
+        snapshots: r.try_get("snapshots")?,
+        candidates: r.try_get("candidates")?,
+    })
+}
+
+fn decision_from(r: &AnyRow) -> Result<DecisionRow> {
+    Ok(DecisionRow {
+        nik: r.try_get("nik")?,
+        kk: r.try_get("kk")?,
+        name: r.try_get("name")?,
+        birth_date: r.try_get("birth_date")?,
+        status: r.try_get("status")?,
+        grp: r.try_get("grp")?,
+        level: r.try_get("level")?,
+        school: r.try_get("school")?,
+        npsn: r.try_get("npsn")?,
+        kelurahan: r.try_get("kelurahan")?,
+        routine: r.try_get("routine")?,
+        periodic: r.try_get("periodic")?,
+        school_fee: r.try_get("school_fee")?,
+        monthly_total: r.try_get("monthly_total")?,
+        reasons: r.try_get("reasons")?,
+        unknown: r.try_get("unknown")?,
+        conflicts: r.try_get("conflicts")?,
+        evidence: r.try_get("evidence")?,
+        facts: r.try_get("facts")?,
+    })
+}
+
+/// sha256 of some bytes, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The time now, as stored (RFC 3339, UTC, milliseconds).
+pub fn timestamp() -> String {
+    now()
+}

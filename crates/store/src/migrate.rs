@@ -1,0 +1,48 @@
+//! A small forward-only migration runner over embedded SQL files. Each applied
+//! migration's sha256 is recorded; a file edited after it was applied is refused.
+
+use sqlx::{AnyPool, Row};
+
+use crate::{sha256_hex, StoreError};
+
+/// Every migration, in order. Add new files at the end; never edit one.
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "stage_run", include_str!("../migrations/0001_stage_run.sql"))];
+
+pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS kjp_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+         sha256 TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    for &(version, name, sql) in MIGRATIONS {
+        let now = sha256_hex(sql.as_bytes());
+        let mut tx = pool.begin().await?;
+        let applied: Option<String> = sqlx::query("SELECT sha256 FROM kjp_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        match applied {
+            Some(applied) if applied == now => continue,
+            Some(applied) => {
+                return Err(StoreError::MigrationEdited { version, name: name.into(), applied, now })
+            }
+            None => {}
+        }
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        // Two processes migrating at once: the loser's insert fails and its transaction,
+        // with the schema changes, rolls back.
+        sqlx::query("INSERT INTO kjp_migrations (version, name, sha256, applied_at) VALUES ($1, $2, $3, $4)")
+            .bind(version)
+            .bind(name)
+            .bind(&now)
+            .bind(crate::timestamp())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
