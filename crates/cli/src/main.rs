@@ -54,6 +54,32 @@ enum Command {
     /// Inspect the policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Generate a synthetic Jakarta: every agency file, deterministic for a seed.
+    ///
+    /// At --scale 1 it is the real size (about 11 million residents) and calibrated so that
+    /// tahap I 2025 gives the real number of recipients per level.
+    Generate {
+        /// 1 is the real size; 0.05 is 5 percent.
+        #[arg(long, default_value_t = 0.05)]
+        scale: f64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Directory to write the files to (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// The whole stage run on a small synthetic Jakarta: generate, import, open tahap I 2025,
+    /// verify, and print the summary and where everything is.
+    Demo {
+        /// Size of the synthetic Jakarta (1 is the real size).
+        #[arg(long, default_value_t = 0.05)]
+        scale: f64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Where to put the data and the database.
+        #[arg(long, value_name = "DIR", default_value = "kjp-demo")]
+        dir: PathBuf,
+    },
     /// Import agency files into immutable, content-hashed snapshots (see docs/formats.md).
     ///
     /// Bad rows are reported with line, column and reason (on screen and in a report file);
@@ -240,8 +266,66 @@ fn proposed_policy(current: &Policy, file: Option<&Path>, screens: &[String]) ->
     Ok(p)
 }
 
+fn generate(scale: f64, seed: u64, out: &Path) -> anyhow::Result<kjp_synth::Report> {
+    let reporter = kjp_cli::progress::Reporter::new("generate");
+    let started = std::time::Instant::now();
+    let options = kjp_synth::Options { scale, seed, out: out.to_path_buf() };
+    let report = kjp_synth::generate(&options, &reporter.callback())?;
+    println!(
+        "generated {} residents in {} families at scale {scale} (seed {seed}) in {:.1} s into {}",
+        report.residents,
+        report.families,
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(report)
+}
+
+async fn demo(scale: f64, seed: u64, dir: &Path) -> anyhow::Result<ExitCode> {
+    let data = dir.join("data");
+    generate(scale, seed, &data)?;
+    let db = dir.join("kjp.db");
+    let url = format!("sqlite:{}", db.display());
+    let store =
+        Store::open(&url, Some(dir.join("kjp-data"))).await.with_context(|| format!("opening {url}"))?;
+    let files = kjp_import::source_files(&data)?;
+    for path in &files {
+        let i = kjp_import::import_file(&store, path).await?;
+        println!(
+            "imported {:<18} {:>9} rows, {:>5} bad (report {})",
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            i.snapshot.rows_total,
+            i.snapshot.rows_bad,
+            i.snapshot.report_path
+        );
+    }
+    let stage = Stage::new(2025, 1)?;
+    kjp_import::stage::open(&store, stage).await?;
+    let reporter = kjp_cli::progress::Reporter::new("verify");
+    let policy = Policy::kjp_plus();
+    let started = std::time::Instant::now();
+    let v = kjp_import::stage::verify(&store, stage, &policy, &reporter.callback()).await?;
+    println!(
+        "\nstage {stage}: {} candidates decided in {:.1} s\n",
+        v.candidates,
+        started.elapsed().as_secs_f64()
+    );
+    let s = kjp_import::stage::summary(&store, stage).await?;
+    print!("{}", kjp_cli::report::summary(&s));
+    println!("\nData:      {}", data.display());
+    println!("Database:  {url}");
+    println!("Snapshots: {}", store.data_dir().display());
+    println!("\nTry:");
+    println!("  KJP_DATABASE_URL={url} kjp stage summary 2025/1 --format json");
+    println!("  KJP_DATABASE_URL={url} kjp stage export 2025/1 --out decisions.csv");
+    println!("  KJP_DATABASE_URL={url} kjp stage impact 2025/1 --screen family_car=off");
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Demo { scale, seed, dir } => return demo(scale, seed, &dir).await,
         Command::Import { data, files } => {
             let files = match data {
                 Some(dir) => kjp_import::source_files(&dir)?,
@@ -343,7 +427,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let date = date.unwrap_or_else(|| chrono::Local::now().date_naive());
             print!("{}", kjp_cli::policy_show::render(&policy, date));
         }
-        command @ (Command::Import { .. } | Command::Stage(_) | Command::Bench(_)) => {
+        Command::Generate { scale, seed, out } => {
+            generate(scale, seed, &out)?;
+        }
+        command @ (Command::Import { .. } | Command::Stage(_) | Command::Bench(_) | Command::Demo { .. }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             return runtime.block_on(run_async(command));
         }
