@@ -93,7 +93,7 @@ pub fn fixture(dir: &Path) {
         "sktm.csv",
         &[
             "nik,number,issued,valid_until",
-            "3171010403120001,SKTM/001/2024,2024-07-01,2025-06-30",
+            "3171010403120001,SKTM/001/2024,2024-08-01,2025-06-30",
             "3171010505140002,SKTM/002/2024,2024-07-01,2025-06-30",
             "3171010606130003,SKTM/003/2024,2024-07-01,2025-06-30",
             "3171011212070008,SKTM/008/2024,2024-07-01,2025-06-30",
@@ -268,6 +268,16 @@ async fn run(db: &TestDb) {
     assert_eq!(i.added.by_reason.get("UNKNOWN_FACT:family_car"), Some(&1));
     // ... and changed nothing.
     assert_eq!(d(CAR_OWNED).await.status, "ineligible");
+
+    // The previous stage, run on the same snapshots: Adi's SKTM was issued after its
+    // reference date, so he is new in 2025/1; the driver's child continues.
+    let prev = Stage::parse("2024/2").expect("stage");
+    stage::open(&store, prev).await.expect("open previous");
+    stage::verify(&store, prev, &policy, &no_progress).await.expect("verify previous");
+    let cmp = stage::summary(&store, s).await.expect("summary").comparison.expect("a previous stage exists");
+    assert_eq!((cmp.previous.as_str(), cmp.continuing, cmp.new, cmp.dropped), ("2024/2", 1, 1, 0));
+    let back = stage::summary(&store, prev).await.expect("summary").comparison;
+    assert!(back.is_none(), "2024/1 was never run");
 
     // A second run replaces the first.
     let v2 = stage::verify(&store, s, &policy, &no_progress).await.expect("verify again");
