@@ -13,7 +13,7 @@
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
-use crate::facts::{BoolFact, Fact, FactKind, FactSet, Facts, GroupSet};
+use crate::facts::{BoolFact, Education, Fact, FactKind, FactSet, Facts, GroupSet};
 use crate::ids::{Level, Rupiah, SchoolType};
 use crate::policy::{
     Monthly, Operand, OperandTerm, Policy, Ratio, Scope, Test, Unit, NOT_TARGET_GROUP, UNKNOWN_FACT,
@@ -180,7 +180,9 @@ pub struct Rules<'p> {
     /// replace a dozen comparisons per child.
     flag_tables: Vec<Box<[(u64, u64); 1024]>>,
     /// The other terms, by kind, so each loop runs without dispatch.
-    other_terms: [Vec<Term>; 3],
+    other_terms: [Vec<Term>; 2],
+    /// The education terms, precomputed for each of the four education states.
+    education_table: [(u64, u64); 4],
     /// Monthly amount by level and school type (unknown, negeri, swasta).
     amounts: [[Option<Monthly>; 3]; 9],
     /// One bit per rule in force.
@@ -332,11 +334,20 @@ impl<'p> Rules<'p> {
         let flag_terms: Vec<Term> =
             terms.iter().filter(|t| matches!(t.check, Check::Is { .. })).copied().collect();
         let kind = |k: fn(&Check) -> bool| terms.iter().filter(|t| k(&t.check)).copied().collect::<Vec<_>>();
-        let other_terms = [
-            kind(|c| matches!(c, Check::Born { .. })),
-            kind(|c| matches!(c, Check::In { .. })),
-            kind(|c| matches!(c, Check::Amount { .. })),
-        ];
+        let other_terms =
+            [kind(|c| matches!(c, Check::Born { .. })), kind(|c| matches!(c, Check::Amount { .. }))];
+        let education_terms = kind(|c| matches!(c, Check::In { .. }));
+        let education_table =
+            [None, Some(Education::Enrolled), Some(Education::OutOfSchool), Some(Education::None)].map(
+                |education| {
+                    let f = Facts { education, ..Facts::default() };
+                    education_terms.iter().fold((0, 0), |(met, not_unmet), t| {
+                        let (yes, no) = t.check.eval(&f);
+                        let (yes, no) = if t.negate { (no, yes) } else { (yes, no) };
+                        (met | yes << t.rule, not_unmet | (no ^ 1) << t.rule)
+                    })
+                },
+            );
         let flag_tables = (0..BoolFact::COUNT.div_ceil(5))
             .map(|chunk| {
                 let mut table = Box::new([(0u64, 0u64); 1024]);
@@ -379,6 +390,7 @@ impl<'p> Rules<'p> {
             terms,
             flag_tables,
             other_terms,
+            education_table,
             amounts,
             common,
             groups,
@@ -524,6 +536,14 @@ impl<'p> Rules<'p> {
             met |= m;
             not_unmet |= n;
         }
+        let (m, n) = self.education_table[match f.education {
+            None => 0,
+            Some(Education::Enrolled) => 1,
+            Some(Education::OutOfSchool) => 2,
+            Some(Education::None) => 3,
+        }];
+        met |= m;
+        not_unmet |= n;
         for terms in &self.other_terms {
             for t in terms {
                 let (yes, no) = t.check.eval(f);
