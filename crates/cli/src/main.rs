@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
-use kjp_domain::{Policy, Stage};
+use kjp_domain::{Policy, Rupiah, Stage};
 use kjp_store::Store;
 
 #[derive(Parser)]
@@ -143,6 +143,59 @@ enum StageCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Settle decisions in review before the decree, each with who, when and why.
+    ///
+    ///   kjp stage resolve 2025/1 --rule later-source-wins --reason "Samsat blocks are newer"
+    ///   kjp stage resolve 2025/1 --nik 3171... --as eligible --reason "car sold, receipt seen"
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["rule", "nik"])))]
+    Resolve {
+        stage: Stage,
+        /// Settle every conflict this documented rule decides: later-source-wins (a Samsat
+        /// block or transfer dated after the Bapenda record means no car).
+        #[arg(long, value_name = "RULE")]
+        rule: Option<String>,
+        /// Settle one child by hand.
+        #[arg(long, value_name = "NIK", requires = "outcome")]
+        nik: Option<String>,
+        /// With --nik: the decision.
+        #[arg(long = "as", value_name = "OUTCOME", value_enum)]
+        outcome: Option<Outcome>,
+        /// Why (recorded with the resolution).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Fix the recipients by Governor's decree: refused while anything is in review; records
+    /// the number, date, policy, snapshots, every recipient and a hash; freezes the stage.
+    Decree {
+        stage: Stage,
+        /// The decree number, e.g. "266/2025".
+        #[arg(long)]
+        number: String,
+        /// The decree date (YYYY-MM-DD).
+        #[arg(long)]
+        date: NaiveDate,
+        #[arg(long, default_value = "")]
+        note: String,
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+    /// Re-decide every child of a decreed stage from what was recorded and compare.
+    Replay {
+        stage: Stage,
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Outcome {
+    Eligible,
+    Ineligible,
 }
 
 #[derive(Subcommand)]
@@ -385,6 +438,78 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             match format {
                 Format::Json => print_json(&i)?,
                 Format::Table => print!("{}", kjp_cli::report::impact(&i)),
+            }
+        }
+        Command::Stage(StageCommand::Resolve { stage, rule, nik, outcome, reason, by, policy }) => {
+            let policy = load_policy(policy.as_deref())?;
+            let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into());
+            let store = store().await?;
+            match (rule, nik, outcome) {
+                (Some(rule), _, _) => {
+                    let rule = kjp_domain::conflict::Rule::parse(&rule).with_context(|| {
+                        format!("--rule {rule:?}: the documented rules are: later-source-wins")
+                    })?;
+                    let s = kjp_import::decree::resolve_by_rule(&store, stage, &policy, rule, &reason, &by)
+                        .await?;
+                    println!("stage {stage}: {} decision(s) settled by {}", s.settled, rule.name());
+                    for (outcome, n) in &s.by_outcome {
+                        println!("  now {outcome:<12} {n:>9}");
+                    }
+                    let left: usize = s.left.values().sum();
+                    println!("left for an officer: {left}");
+                    for (what, n) in &s.left {
+                        println!("  {what:<40} {n:>9}");
+                    }
+                }
+                (None, Some(nik), Some(outcome)) => {
+                    let nik = kjp_domain::Nik::parse(&nik)?;
+                    let outcome = match outcome {
+                        Outcome::Eligible => kjp_domain::Status::Eligible,
+                        Outcome::Ineligible => kjp_domain::Status::Ineligible,
+                    };
+                    let d =
+                        kjp_import::decree::resolve_one(&store, stage, &policy, &nik, outcome, &reason, &by)
+                            .await?;
+                    println!(
+                        "stage {stage}: {} is now {} ({})",
+                        nik.masked(),
+                        d.status,
+                        Rupiah::new(d.monthly_total)
+                    );
+                }
+                _ => anyhow::bail!("give --rule RULE, or --nik NIK --as eligible|ineligible"),
+            }
+        }
+        Command::Stage(StageCommand::Decree { stage, number, date, note, policy }) => {
+            let policy = load_policy(policy.as_deref())?;
+            let store = store().await?;
+            let req = kjp_import::decree::DecreeRequest { number, date, note };
+            let d = kjp_import::decree::decree(&store, stage, &policy, &req).await?;
+            println!(
+                "stage {stage} decreed by Keputusan Gubernur {} of {}: {} recipients, {} a month ({} for six months)",
+                d.number,
+                d.decree_date,
+                d.recipients,
+                Rupiah::new(d.monthly_total),
+                Rupiah::new(d.monthly_total * 6)
+            );
+            println!("sha256 {}", d.sha256);
+        }
+        Command::Stage(StageCommand::Replay { stage, policy }) => {
+            let policy = load_policy(policy.as_deref())?;
+            let store = store().await?;
+            let r = kjp_import::decree::replay(&store, stage, &policy).await?;
+            println!(
+                "stage {stage}: {} of {} decisions reproduced; decree hash {}",
+                r.matching,
+                r.decisions,
+                if r.hash_ok { "matches" } else { "DOES NOT MATCH" }
+            );
+            if r.mismatching > 0 || !r.hash_ok {
+                for n in &r.mismatches {
+                    println!("  not reproduced: {n}");
+                }
+                return Ok(ExitCode::from(1));
             }
         }
         Command::Bench(BenchCommand::Parse) => {

@@ -5,6 +5,7 @@
 //! "Ineligible" is a value with reasons, never an error.
 
 pub mod assess;
+pub mod conflict;
 pub mod facts;
 pub mod ids;
 pub mod policy;

@@ -30,6 +30,8 @@ pub enum StageError {
     Corrupt { nik: String, reason: String },
     #[error("{0}")]
     Assess(#[from] kjp_domain::AssessError),
+    #[error("re-applying earlier resolutions: {0}")]
+    Reapply(String),
 }
 
 /// Progress reports: `(step, done, total)`.
@@ -49,6 +51,8 @@ async fn existing(store: &Store, stage: Stage) -> Result<StageRow, StageError> {
 pub struct Verified {
     pub run: i64,
     pub candidates: u64,
+    /// Earlier resolutions applied again to this run's decisions.
+    pub reapplied: usize,
     pub snapshots: Vec<(String, String)>,
 }
 
@@ -90,7 +94,12 @@ pub async fn verify(
         other => other.into(),
     })?;
     progress("write decisions", candidates, candidates);
-    Ok(Verified { run: number, candidates, snapshots: used })
+    // Conflicts settled before this run stay settled.
+    let reapplied = crate::decree::reapply(store, stage, policy, row.as_of).await.map_err(|e| match e {
+        crate::decree::DecreeError::Store(e) => StageError::Store(e),
+        other => StageError::Reapply(other.to_string()),
+    })?;
+    Ok(Verified { run: number, candidates, snapshots: used, reapplied })
 }
 
 /// Counts per reporting level, in the programme's order.
@@ -290,7 +299,7 @@ pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError>
         }
         let mut dropped_by_reason: Vec<CodeCount> =
             why.into_iter().map(|(code, count)| CodeCount { code, count }).collect();
-        dropped_by_reason.sort_by(|a, b| b.count.cmp(&a.count));
+        dropped_by_reason.sort_by_key(|c| std::cmp::Reverse(c.count));
         Some(Comparison { previous: previous.to_string(), continuing, new, dropped, dropped_by_reason })
     } else {
         None

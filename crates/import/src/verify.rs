@@ -13,11 +13,11 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use kjp_domain::assess::Rules;
+use kjp_domain::conflict::Conflict;
 use kjp_domain::ids::SchoolType;
 use kjp_domain::{BoolFact, Education, Facts, Nik, Policy, Status};
 use kjp_store::{DecisionRow, Snapshot};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::encode;
 use crate::source::*;
@@ -141,33 +141,6 @@ pub fn load(snapshots: &[Snapshot]) -> Result<Sources, VerifyError> {
     enrolments.extend(dapodik.into_iter().map(|d| (Source::Dapodik, d.0)));
     enrolments.extend(emis.into_iter().map(|e| (Source::Emis, e.0)));
     Ok(s)
-}
-
-/// Two sources that disagree about a fact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Conflict {
-    /// Bapenda lists a car that Samsat shows blocked or transferred before the stage.
-    Car {
-        plate: String,
-        bapenda_line: u32,
-        bapenda_as_of: NaiveDate,
-        samsat_line: u32,
-        samsat_status: String,
-        samsat_date: NaiveDate,
-    },
-    /// DTKS has the family at an address outside Jakarta; the civil registry says the
-    /// child lives in Jakarta.
-    DtksAddress { dtks_line: u32, dukcapil_line: u32 },
-}
-
-impl Conflict {
-    pub fn fact(&self) -> &'static str {
-        match self {
-            Conflict::Car { .. } => "family_car",
-            Conflict::DtksAddress { .. } => "domiciled_dki",
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -407,27 +380,41 @@ pub fn decide(
 
             let d = rules.assess(&f);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n % 65_536 == 0 {
+            if n.is_multiple_of(65_536) {
                 progress(n, total);
             }
             let npsn = c.enrolment.map(|(_, e)| e.npsn.to_string()).unwrap_or_default();
-            row(policy, c.nik, p, &f, &d, npsn, ev, &conflicts)
+            row(
+                policy,
+                Decided {
+                    nik: c.nik,
+                    person: p,
+                    facts: &f,
+                    decision: &d,
+                    npsn,
+                    evidence: ev,
+                    conflicts: &conflicts,
+                },
+            )
         })
         .collect();
     progress(total, total);
     Ok(rows)
 }
 
-fn row(
-    policy: &Policy,
+/// One candidate, decided, with everything its stored row needs.
+struct Decided<'a> {
     nik: Nik,
-    p: Option<&Person>,
-    f: &Facts,
-    d: &kjp_domain::Decision,
+    person: Option<&'a Person>,
+    facts: &'a Facts,
+    decision: &'a kjp_domain::Decision,
     npsn: String,
-    ev: Evidence,
-    conflicts: &[Conflict],
-) -> DecisionRow {
+    evidence: Evidence,
+    conflicts: &'a [Conflict],
+}
+
+fn row(policy: &Policy, c: Decided) -> DecisionRow {
+    let Decided { nik, person: p, facts: f, decision: d, npsn, evidence: ev, conflicts } = c;
     let m = d.monthly.unwrap_or_default();
     DecisionRow {
         nik: nik.to_string(),

@@ -4,8 +4,10 @@
 
 use std::path::Path;
 
+use kjp_domain::conflict::Rule;
+use kjp_domain::Status;
 use kjp_domain::{Policy, Stage};
-use kjp_import::stage;
+use kjp_import::{decree, stage};
 use kjp_store::Store;
 
 mod common;
@@ -283,6 +285,95 @@ async fn run(db: &TestDb) {
     let v2 = stage::verify(&store, s, &policy, &no_progress).await.expect("verify again");
     assert_eq!(v2.run, 2);
     assert_eq!(stage::summary(&store, s).await.expect("summary").candidates, 8);
+
+    // The decree is refused while anything is in review, and says how many and where.
+    let req = decree::DecreeRequest {
+        number: "266/2025".into(),
+        date: "2025-03-10".parse().unwrap(),
+        note: String::new(),
+    };
+    let err = decree::decree(&store, s, &policy, &req).await.unwrap_err().to_string();
+    assert!(err.contains("still has 3 decision(s) in review"), "{err}");
+    assert!(
+        err.contains("birth_date 1, domiciled_dki 2, family_car 2")
+            && err.contains("no kelurahan on record 1"),
+        "{err}"
+    );
+
+    // The documented rule settles the Bapenda/Samsat conflict (Samsat is later) ...
+    let settled = decree::resolve_by_rule(
+        &store,
+        s,
+        &policy,
+        Rule::LaterSourceWins,
+        "Samsat block after Bapenda record",
+        "tester",
+    )
+    .await
+    .expect("resolve by rule");
+    assert_eq!(settled.settled, 1);
+    assert_eq!(settled.by_outcome.get("eligible"), Some(&1));
+    assert_eq!(settled.left.values().sum::<usize>(), 2);
+    assert_eq!(d(CAR_CONFLICT).await.status, "eligible");
+    // ... and an officer settles the rest, one by one, with a reason.
+    let nik = |n: &str| kjp_domain::Nik::parse(n).unwrap();
+    let e = decree::resolve_one(
+        &store,
+        s,
+        &policy,
+        &nik(NOT_IN_REGISTRY),
+        Status::Ineligible,
+        "not a Jakarta resident",
+        "tester",
+    )
+    .await;
+    assert_eq!(e.expect("resolve").reasons, "OFFICER_DECISION");
+    decree::resolve_one(
+        &store,
+        s,
+        &policy,
+        &nik(DTKS_OUTSIDE),
+        Status::Eligible,
+        "lives in Gambir, DTKS address is old",
+        "tester",
+    )
+    .await
+    .expect("resolve");
+    let not_review =
+        decree::resolve_one(&store, s, &policy, &nik(CAR_OWNED), Status::Eligible, "x", "tester").await;
+    assert!(not_review.unwrap_err().to_string().contains("is ineligible, not in review"));
+    let no_reason =
+        decree::resolve_one(&store, s, &policy, &nik(CAR_OWNED), Status::Eligible, " ", "tester").await;
+    assert!(no_reason.unwrap_err().to_string().contains("needs a reason"));
+    assert_eq!(store.resolutions(s).await.expect("resolutions").len(), 3);
+
+    // A new run keeps what was settled.
+    let v3 = stage::verify(&store, s, &policy, &no_progress).await.expect("verify again");
+    assert_eq!(v3.reapplied, 3);
+    assert_eq!(d(CAR_CONFLICT).await.status, "eligible");
+    assert_eq!(d(DTKS_OUTSIDE).await.monthly_total, 420_000);
+
+    // The decree: every recipient with level and amount, and a hash over all of it.
+    let record = decree::decree(&store, s, &policy, &req).await.expect("decree");
+    assert_eq!((record.recipients, record.monthly_total), (4, 470_000 + 420_000 + 250_000 + 420_000));
+    assert_eq!(record.policy_sha256, policy.sha256);
+    assert_eq!(record.sha256.len(), 64);
+    let entries = store.decree_entries(s, 0).await.expect("entries");
+    assert_eq!(
+        entries.iter().map(|e| e.nik.as_str()).collect::<Vec<_>>(),
+        vec![ELIGIBLE_POOR, CAR_CONFLICT, DRIVER_CHILD, DTKS_OUTSIDE]
+    );
+    // After the decree nothing changes the stage's decisions.
+    let err = stage::verify(&store, s, &policy, &no_progress).await.unwrap_err();
+    assert!(err.to_string().contains("is decreed"), "{err}");
+    let err = decree::resolve_by_rule(&store, s, &policy, Rule::LaterSourceWins, "again", "tester")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already decreed"), "{err}");
+    assert!(decree::decree(&store, s, &policy, &req).await.is_err());
+    // Every decision is reproduced from what was recorded.
+    let replay = decree::replay(&store, s, &policy).await.expect("replay");
+    assert_eq!((replay.decisions, replay.matching, replay.mismatching, replay.hash_ok), (8, 8, 0, true));
     store.close().await;
 }
 

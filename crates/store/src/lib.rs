@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Row};
 
+mod decree;
 mod migrate;
 
+pub use decree::{DecreeEntry, DecreeRecord, Resolution};
 pub use migrate::MIGRATIONS;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +50,7 @@ pub enum Backend {
 /// A database connection pool plus the data directory for snapshot files.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     url: String,
     backend: Backend,
     data_dir: PathBuf,
@@ -313,32 +315,33 @@ impl Store {
                 let number = begin_run(&mut tx, run).await?;
                 sqlx::query("DELETE FROM decisions WHERE stage = $1").bind(&stage).execute(&mut *tx).await?;
                 for chunk in rows.chunks(1000) {
-                    let mut q = sqlx::QueryBuilder::<sqlx::Any>::new(format!(
-                        "INSERT INTO decisions ({DECISION_COLUMNS}) "
-                    ));
-                    q.push_values(chunk, |mut b, d| {
-                        b.push_bind(&stage)
-                            .push_bind(&d.nik)
-                            .push_bind(&d.kk)
-                            .push_bind(&d.name)
-                            .push_bind(&d.birth_date)
-                            .push_bind(&d.status)
-                            .push_bind(&d.grp)
-                            .push_bind(&d.level)
-                            .push_bind(&d.school)
-                            .push_bind(&d.npsn)
-                            .push_bind(&d.kelurahan)
-                            .push_bind(d.routine)
-                            .push_bind(d.periodic)
-                            .push_bind(d.school_fee)
-                            .push_bind(d.monthly_total)
-                            .push_bind(&d.reasons)
-                            .push_bind(&d.unknown)
-                            .push_bind(&d.conflicts)
-                            .push_bind(&d.evidence)
-                            .push_bind(&d.facts);
-                    });
-                    q.build().execute(&mut *tx).await?;
+                    let sql =
+                        values_sql(&format!("INSERT INTO decisions ({DECISION_COLUMNS})"), 20, chunk.len());
+                    let mut q = sqlx::query(&sql);
+                    for d in chunk {
+                        q = q
+                            .bind(&stage)
+                            .bind(&d.nik)
+                            .bind(&d.kk)
+                            .bind(&d.name)
+                            .bind(&d.birth_date)
+                            .bind(&d.status)
+                            .bind(&d.grp)
+                            .bind(&d.level)
+                            .bind(&d.school)
+                            .bind(&d.npsn)
+                            .bind(&d.kelurahan)
+                            .bind(d.routine)
+                            .bind(d.periodic)
+                            .bind(d.school_fee)
+                            .bind(d.monthly_total)
+                            .bind(&d.reasons)
+                            .bind(&d.unknown)
+                            .bind(&d.conflicts)
+                            .bind(&d.evidence)
+                            .bind(&d.facts);
+                    }
+                    q.execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(number)
@@ -547,6 +550,23 @@ async fn begin_run(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run: &RunRecord) -
     Ok(number)
 }
 
+/// `PREFIX VALUES ($1, ..., $n), (...)` for `rows` rows of `columns` values: numbered
+/// placeholders, which both SQLite and PostgreSQL read.
+pub(crate) fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
+    use std::fmt::Write;
+    let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
+    sql.push_str(prefix);
+    sql.push_str(" VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            let _ = write!(sql, "{}${}", if c == 0 { "" } else { ", " }, r * columns + c + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// One decision as a CSV line for PostgreSQL's COPY.
 fn copy_line(buf: &mut String, stage: &str, d: &DecisionRow) {
     fn text(buf: &mut String, s: &str) {
@@ -633,7 +653,7 @@ fn run_from(r: &AnyRow) -> Result<RunRecord> {
     })
 }
 
-fn decision_from(r: &AnyRow) -> Result<DecisionRow> {
+pub(crate) fn decision_from(r: &AnyRow) -> Result<DecisionRow> {
     Ok(DecisionRow {
         nik: r.try_get("nik")?,
         kk: r.try_get("kk")?,

@@ -6,8 +6,10 @@ use sqlx::{AnyPool, Row};
 use crate::{sha256_hex, StoreError};
 
 /// Every migration, in order. Add new files at the end; never edit one.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "stage_run", include_str!("../migrations/0001_stage_run.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "stage_run", include_str!("../migrations/0001_stage_run.sql")),
+    (2, "decree", include_str!("../migrations/0002_decree.sql")),
+];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
     sqlx::raw_sql(

@@ -1,0 +1,486 @@
+//! Settling conflicts and fixing a stage by decree.
+//!
+//! `resolve_by_rule` settles the conflicts a documented rule decides (see
+//! `kjp_domain::conflict::Rule`) and re-decides those children; `resolve_one` records an
+//! officer's decision for one child. Each keeps who, when, why and what it was before.
+//! `decree` refuses while anything is in review, then records the decree number and
+//! date, the policy and snapshot hashes, every recipient with level and monthly amount,
+//! and a sha256 over all of it; the stage's decisions are then frozen. `replay`
+//! re-decides every child from what was recorded and compares.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::NaiveDate;
+use kjp_domain::assess::Rules;
+use kjp_domain::conflict::{self, Conflict, Rule};
+use kjp_domain::{Facts, Nik, Policy, Stage, Status};
+use kjp_store::{DecisionRow, DecreeEntry, DecreeRecord, Resolution, StageState, Store, StoreError};
+
+use crate::encode;
+
+/// Reason code of a decision an officer made by hand (the why is in the resolution).
+pub const OFFICER_DECISION: &str = "OFFICER_DECISION";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecreeError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Assess(#[from] kjp_domain::AssessError),
+    #[error("stage {0} does not exist")]
+    NoStage(Stage),
+    #[error("stage {0} has not been verified: run `kjp stage verify {0}` first")]
+    NotVerified(Stage),
+    #[error("stage {0} is already decreed; a correction is an amendment")]
+    Decreed(Stage),
+    #[error("stage {stage} still has {count} decision(s) in review: {detail}. Settle them first with `kjp stage resolve {stage} --rule later-source-wins --reason ...` and `kjp stage resolve {stage} --nik N --as eligible|ineligible --reason ...`")]
+    InReview { stage: Stage, count: usize, detail: String },
+    #[error("NIK {0} is not a candidate of this stage")]
+    NotCandidate(String),
+    #[error("NIK {nik} is {status}, not in review: only decisions in review are settled by hand (correct the data and verify again)")]
+    NotInReview { nik: String, status: String },
+    #[error("NIK {0} cannot be made eligible: its school level or school type is unknown; correct the enrolment data and verify again")]
+    NoAmount(String),
+    #[error("a resolution needs a reason (--reason)")]
+    NoReason,
+    #[error("the decree needs a number (--number)")]
+    NoNumber,
+    #[error("stored decision for NIK {nik}: {reason}")]
+    Corrupt { nik: String, reason: String },
+}
+
+fn masked(nik: &str) -> String {
+    Nik::parse(nik).map(|n| n.masked()).unwrap_or_else(|_| "(invalid NIK)".into())
+}
+
+/// The decision row for `facts` decided by `rules`, keeping what the run recorded.
+fn redecided(before: &DecisionRow, facts: &Facts, rules: &Rules, policy: &Policy) -> DecisionRow {
+    let d = rules.assess(facts);
+    let m = d.monthly.unwrap_or_default();
+    DecisionRow {
+        status: d.status.as_str().into(),
+        grp: d.group.map(|g| policy.group_ids[g as usize].clone()).unwrap_or_default(),
+        routine: m.routine.get(),
+        periodic: m.periodic.get(),
+        school_fee: m.school_fee.get(),
+        monthly_total: if d.status == Status::Eligible { m.total.get() } else { 0 },
+        reasons: d.unmet.iter().map(|i| policy.reason(i).code.as_str()).collect::<Vec<_>>().join(";"),
+        unknown: d.unknown.iter().map(|f| f.input_field()).collect::<Vec<_>>().join(";"),
+        facts: encode::facts(facts, policy),
+        ..before.clone()
+    }
+}
+
+fn conflicts_of(d: &DecisionRow) -> Result<Vec<Conflict>, DecreeError> {
+    if d.conflicts.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(&d.conflicts)
+        .map_err(|e| DecreeError::Corrupt { nik: masked(&d.nik), reason: e.to_string() })
+}
+
+fn facts_of(d: &DecisionRow, policy: &Policy) -> Result<Facts, DecreeError> {
+    encode::decode(&d.facts, policy).map_err(|reason| DecreeError::Corrupt { nik: masked(&d.nik), reason })
+}
+
+async fn stage_row(store: &Store, stage: Stage) -> Result<kjp_store::StageRow, DecreeError> {
+    let row = store.stage(stage).await?.ok_or(DecreeError::NoStage(stage))?;
+    match row.state {
+        StageState::Decreed => Err(DecreeError::Decreed(stage)),
+        StageState::Open => Err(DecreeError::NotVerified(stage)),
+        StageState::Verified => Ok(row),
+    }
+}
+
+/// What settling by rule did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Settled {
+    pub settled: usize,
+    /// After settling: how many are now eligible, ineligible, or still in review
+    /// (another fact is still unknown).
+    pub by_outcome: BTreeMap<String, usize>,
+    /// Left for an officer, by the fact in dispute or unknown.
+    pub left: BTreeMap<String, usize>,
+}
+
+/// Settles every review decision whose conflicts `rule` decides.
+pub async fn resolve_by_rule(
+    store: &Store,
+    stage: Stage,
+    policy: &Policy,
+    rule: Rule,
+    reason: &str,
+    by: &str,
+) -> Result<Settled, DecreeError> {
+    if reason.trim().is_empty() {
+        return Err(DecreeError::NoReason);
+    }
+    let row = stage_row(store, stage).await?;
+    let rules = Rules::new(policy, row.as_of)?;
+    let now = kjp_store::timestamp();
+    let mut out = Settled::default();
+    let mut items = Vec::new();
+    for d in store.decisions_with_status(stage, "review").await? {
+        let conflicts = conflicts_of(&d)?;
+        let facts = facts_of(&d, policy)?;
+        match conflict::settle_all(&facts, &conflicts, rule) {
+            Some(settled) => {
+                let after = redecided(&d, &settled, &rules, policy);
+                out.settled += 1;
+                *out.by_outcome.entry(after.status.clone()).or_default() += 1;
+                items.push((
+                    after.clone(),
+                    Resolution {
+                        nik: d.nik.clone(),
+                        rule: rule.name().into(),
+                        outcome: after.status.clone(),
+                        reason: reason.into(),
+                        resolved_by: by.into(),
+                        resolved_at: now.clone(),
+                        before_status: d.status.clone(),
+                        before_unknown: d.unknown.clone(),
+                    },
+                ));
+            }
+            None => {
+                let key = if conflicts.is_empty() {
+                    format!("unknown: {}", d.unknown)
+                } else {
+                    let facts: Vec<&str> = conflicts.iter().map(Conflict::fact).collect();
+                    format!("conflict: {}", facts.join(", "))
+                };
+                *out.left.entry(key).or_default() += 1;
+            }
+        }
+    }
+    store.apply_resolutions(stage, &items).await?;
+    Ok(out)
+}
+
+/// An officer settles one child in review.
+pub async fn resolve_one(
+    store: &Store,
+    stage: Stage,
+    policy: &Policy,
+    nik: &Nik,
+    outcome: Status,
+    reason: &str,
+    by: &str,
+) -> Result<DecisionRow, DecreeError> {
+    if reason.trim().is_empty() {
+        return Err(DecreeError::NoReason);
+    }
+    let row = stage_row(store, stage).await?;
+    let rules = Rules::new(policy, row.as_of)?;
+    let key = nik.to_string();
+    let before = store.decision(stage, &key).await?.ok_or_else(|| DecreeError::NotCandidate(nik.masked()))?;
+    if before.status != "review" {
+        return Err(DecreeError::NotInReview { nik: nik.masked(), status: before.status });
+    }
+    let facts = facts_of(&before, policy)?;
+    let after = match outcome {
+        Status::Eligible => {
+            let m = facts
+                .level
+                .and_then(|l| rules.monthly(l, facts.school))
+                .ok_or_else(|| DecreeError::NoAmount(nik.masked()))?;
+            DecisionRow {
+                status: "eligible".into(),
+                grp: before.grp.clone(),
+                routine: m.routine.get(),
+                periodic: m.periodic.get(),
+                school_fee: m.school_fee.get(),
+                monthly_total: m.total.get(),
+                reasons: OFFICER_DECISION.into(),
+                unknown: String::new(),
+                ..before.clone()
+            }
+        }
+        _ => DecisionRow {
+            status: "ineligible".into(),
+            grp: String::new(),
+            routine: 0,
+            periodic: 0,
+            school_fee: 0,
+            monthly_total: 0,
+            reasons: OFFICER_DECISION.into(),
+            unknown: String::new(),
+            ..before.clone()
+        },
+    };
+    let resolution = Resolution {
+        nik: key,
+        rule: "manual".into(),
+        outcome: after.status.clone(),
+        reason: reason.into(),
+        resolved_by: by.into(),
+        resolved_at: kjp_store::timestamp(),
+        before_status: before.status.clone(),
+        before_unknown: before.unknown.clone(),
+    };
+    store.apply_resolutions(stage, &[(after.clone(), resolution)]).await?;
+    Ok(after)
+}
+
+/// Applies a stage's earlier resolutions again after a new run replaced its decisions:
+/// rule-based ones by the same rule, an officer's for a child still in review.
+pub async fn reapply(
+    store: &Store,
+    stage: Stage,
+    policy: &Policy,
+    as_of: NaiveDate,
+) -> Result<usize, DecreeError> {
+    let resolutions = store.resolutions(stage).await?;
+    if resolutions.is_empty() {
+        return Ok(0);
+    }
+    let rules = Rules::new(policy, as_of)?;
+    let mut items = Vec::new();
+    for r in resolutions {
+        let Some(d) = store.decision(stage, &r.nik).await? else { continue };
+        if d.status != "review" {
+            continue;
+        }
+        let after = match Rule::parse(&r.rule) {
+            Some(rule) => {
+                let facts = facts_of(&d, policy)?;
+                match conflict::settle_all(&facts, &conflicts_of(&d)?, rule) {
+                    Some(settled) => redecided(&d, &settled, &rules, policy),
+                    None => continue,
+                }
+            }
+            None => {
+                let facts = facts_of(&d, policy)?;
+                match (r.outcome.as_str(), facts.level.and_then(|l| rules.monthly(l, facts.school))) {
+                    ("eligible", Some(m)) => DecisionRow {
+                        status: "eligible".into(),
+                        routine: m.routine.get(),
+                        periodic: m.periodic.get(),
+                        school_fee: m.school_fee.get(),
+                        monthly_total: m.total.get(),
+                        reasons: OFFICER_DECISION.into(),
+                        unknown: String::new(),
+                        ..d.clone()
+                    },
+                    ("ineligible", _) => DecisionRow {
+                        status: "ineligible".into(),
+                        grp: String::new(),
+                        routine: 0,
+                        periodic: 0,
+                        school_fee: 0,
+                        monthly_total: 0,
+                        reasons: OFFICER_DECISION.into(),
+                        unknown: String::new(),
+                        ..d.clone()
+                    },
+                    _ => continue,
+                }
+            }
+        };
+        let again = Resolution {
+            outcome: after.status.clone(),
+            before_status: d.status.clone(),
+            before_unknown: d.unknown.clone(),
+            ..r
+        };
+        items.push((after, again));
+    }
+    let n = items.len();
+    store.apply_resolutions(stage, &items).await?;
+    Ok(n)
+}
+
+/// What the office asks to record.
+#[derive(Debug, Clone)]
+pub struct DecreeRequest {
+    pub number: String,
+    pub date: NaiveDate,
+    pub note: String,
+}
+
+/// The text the decree's sha256 is taken over: every recorded field, one recipient a line.
+pub fn canonical(d: &DecreeRecord, entries: &[DecreeEntry]) -> String {
+    let mut t = String::with_capacity(entries.len() * 80 + 512);
+    let _ = writeln!(t, "stage={}", d.stage);
+    let _ = writeln!(t, "amendment={}", d.amendment);
+    let _ = writeln!(t, "number={}", d.number);
+    let _ = writeln!(t, "date={}", d.decree_date);
+    let _ = writeln!(t, "policy_sha256={}", d.policy_sha256);
+    let _ = writeln!(t, "snapshots={}", d.snapshots);
+    let _ = writeln!(t, "recipients={}", d.recipients);
+    let _ = writeln!(t, "unfunded={}", d.unfunded);
+    let _ = writeln!(t, "monthly_total={}", d.monthly_total);
+    let _ = writeln!(t, "note={}", d.note);
+    let _ = writeln!(t, "previous_sha256={}", d.previous_sha256);
+    for e in entries {
+        let _ = writeln!(
+            t,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            e.nik,
+            e.status,
+            e.level,
+            e.school,
+            e.npsn,
+            e.kelurahan,
+            e.routine,
+            e.periodic,
+            e.school_fee,
+            e.monthly_total,
+            e.change,
+            e.reason
+        );
+    }
+    t
+}
+
+/// Freezes a verified stage by decree.
+pub async fn decree(
+    store: &Store,
+    stage: Stage,
+    policy: &Policy,
+    req: &DecreeRequest,
+) -> Result<DecreeRecord, DecreeError> {
+    if req.number.trim().is_empty() {
+        return Err(DecreeError::NoNumber);
+    }
+    stage_row(store, stage).await?;
+    let run = store.last_run(stage).await?.ok_or(DecreeError::NotVerified(stage))?;
+    let review = store.tally(stage, &["status", "unknown", "city"]).await?;
+    let pending: Vec<&kjp_store::Tally> = review.iter().filter(|t| t.key[0] == "review").collect();
+    if !pending.is_empty() {
+        let count: i64 = pending.iter().map(|t| t.count).sum();
+        let mut by_fact: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut by_city: BTreeMap<String, i64> = BTreeMap::new();
+        for t in &pending {
+            for f in t.key[1].split(';').filter(|f| !f.is_empty()) {
+                *by_fact.entry(f).or_default() += t.count;
+            }
+            let city = kjp_domain::RegionCode::parse(&t.key[2])
+                .map(|r| r.name().to_string())
+                .unwrap_or_else(|_| "no kelurahan on record".into());
+            *by_city.entry(city).or_default() += t.count;
+        }
+        let facts: Vec<String> = by_fact.iter().map(|(f, n)| format!("{f} {n}")).collect();
+        let cities: Vec<String> = by_city.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        return Err(DecreeError::InReview {
+            stage,
+            count: count as usize,
+            detail: format!("by fact: {}; by city: {}", facts.join(", "), cities.join(", ")),
+        });
+    }
+    if run.policy_sha256 != policy.sha256 {
+        // The decree records the policy the decisions were made with; a different file
+        // now would make the record untrue.
+        return Err(DecreeError::Corrupt {
+            nik: "-".into(),
+            reason: format!(
+                "the stage was verified with policy sha256 {} but {} is loaded now: verify again with this policy",
+                run.policy_sha256, policy.sha256
+            ),
+        });
+    }
+    let entries: Vec<DecreeEntry> = store
+        .decisions_with_status(stage, "eligible")
+        .await?
+        .into_iter()
+        .map(|d| DecreeEntry {
+            nik: d.nik,
+            status: "recipient".into(),
+            level: d.level,
+            school: d.school,
+            npsn: d.npsn,
+            kelurahan: d.kelurahan,
+            routine: d.routine,
+            periodic: d.periodic,
+            school_fee: d.school_fee,
+            monthly_total: d.monthly_total,
+            change: String::new(),
+            reason: String::new(),
+        })
+        .collect();
+    let mut record = DecreeRecord {
+        stage,
+        amendment: 0,
+        number: req.number.trim().into(),
+        decree_date: req.date.to_string(),
+        recorded_at: kjp_store::timestamp(),
+        policy_sha256: run.policy_sha256,
+        snapshots: run.snapshots,
+        recipients: entries.len() as i64,
+        unfunded: 0,
+        monthly_total: entries.iter().map(|e| e.monthly_total).sum(),
+        note: req.note.clone(),
+        sha256: String::new(),
+        previous_sha256: String::new(),
+    };
+    record.sha256 = kjp_store::sha256_hex(canonical(&record, &entries).as_bytes());
+    store.record_decree(&record, &entries).await?;
+    Ok(record)
+}
+
+/// Re-decides every child of a decreed stage from what was recorded and compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Replay {
+    pub decisions: usize,
+    pub matching: usize,
+    pub mismatching: usize,
+    /// The first masked NIKs whose recorded decision the rules do not reproduce.
+    pub mismatches: Vec<String>,
+    pub hash_ok: bool,
+}
+
+pub async fn replay(store: &Store, stage: Stage, policy: &Policy) -> Result<Replay, DecreeError> {
+    let row = store.stage(stage).await?.ok_or(DecreeError::NoStage(stage))?;
+    let decrees = store.decrees(stage).await?;
+    let first = decrees.first().ok_or(DecreeError::NotVerified(stage))?;
+    let entries = store.decree_entries(stage, 0).await?;
+    let mut out = Replay {
+        hash_ok: kjp_store::sha256_hex(canonical(first, &entries).as_bytes()) == first.sha256,
+        ..Replay::default()
+    };
+    let rules = Rules::new(policy, row.as_of)?;
+    let manual: BTreeMap<String, String> = store
+        .resolutions(stage)
+        .await?
+        .into_iter()
+        .filter(|r| r.rule == "manual")
+        .map(|r| (r.nik, r.outcome))
+        .collect();
+    let recipients: BTreeMap<&str, &DecreeEntry> = entries.iter().map(|e| (e.nik.as_str(), e)).collect();
+    let mut bad = None;
+    store
+        .each_decision(stage, |d| {
+            out.decisions += 1;
+            let facts = match encode::decode(&d.facts, policy) {
+                Ok(f) => f,
+                Err(e) => {
+                    bad.get_or_insert(DecreeError::Corrupt { nik: masked(&d.nik), reason: e });
+                    return;
+                }
+            };
+            let decided = rules.assess(&facts);
+            let (status, total) = match manual.get(&d.nik) {
+                Some(outcome) => (outcome.clone(), d.monthly_total),
+                None => (decided.status.as_str().to_string(), decided.monthly.map_or(0, |m| m.total.get())),
+            };
+            let recorded = recipients.get(d.nik.as_str());
+            let ok = status == d.status
+                && (status != "eligible" || total == d.monthly_total)
+                && (status == "eligible") == recorded.is_some()
+                && recorded.is_none_or(|e| e.monthly_total == total);
+            if ok {
+                out.matching += 1;
+            } else {
+                out.mismatching += 1;
+                if out.mismatches.len() < 20 {
+                    out.mismatches.push(masked(&d.nik));
+                }
+            }
+        })
+        .await?;
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    Ok(out)
+}
