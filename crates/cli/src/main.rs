@@ -184,6 +184,14 @@ enum StageCommand {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+    /// Write the decree annex to sign and publish: recipients by school (CSV), totals per
+    /// level and city that add up to the rupiah (CSV), and both as one XLSX workbook.
+    Annex {
+        stage: Stage,
+        /// Directory for the files.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Re-decide every child of a decreed stage from what was recorded and compare.
     Replay {
         stage: Stage,
@@ -494,6 +502,19 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 Rupiah::new(d.monthly_total * 6)
             );
             println!("sha256 {}", d.sha256);
+        }
+        Command::Stage(StageCommand::Annex { stage, out }) => {
+            let store = store().await?;
+            let a = kjp_import::annex::annex(&store, stage, &out).await?;
+            println!(
+                "decree annex of stage {stage}: {} recipients, {} a month ({} for six months)",
+                a.recipients,
+                Rupiah::new(a.monthly_total),
+                Rupiah::new(a.monthly_total * 6)
+            );
+            for p in [&a.recipients_csv, &a.totals_csv, &a.xlsx] {
+                println!("  {}", p.display());
+            }
         }
         Command::Stage(StageCommand::Replay { stage, policy }) => {
             let policy = load_policy(policy.as_deref())?;

@@ -374,6 +374,26 @@ async fn run(db: &TestDb) {
     // Every decision is reproduced from what was recorded.
     let replay = decree::replay(&store, s, &policy).await.expect("replay");
     assert_eq!((replay.decisions, replay.matching, replay.mismatching, replay.hash_ok), (8, 8, 0, true));
+
+    // The annex: recipients by school, totals that add up to the rupiah.
+    let annex_dir = dir.path().join("annex");
+    let annex = kjp_import::annex::annex(&store, s, &annex_dir).await.expect("annex");
+    assert_eq!((annex.recipients, annex.monthly_total), (4, record.monthly_total));
+    let recipients = std::fs::read_to_string(&annex.recipients_csv).expect("recipients csv");
+    assert_eq!(recipients.lines().count(), 5);
+    assert!(
+        recipients
+            .contains("SMP Swasta Harapan,SMP,3171**********01,Adi Saputra,185000,115000,170000,470000"),
+        "{recipients}"
+    );
+    assert!(!recipients.contains(ELIGIBLE_POOR), "NIKs are masked in the published annex");
+    let totals = std::fs::read_to_string(&annex.totals_csv).expect("totals csv");
+    assert!(totals.contains("level,SMA,2,840000,5040000"), "{totals}");
+    assert!(
+        totals.contains(&format!("total,,4,{},{}", record.monthly_total, record.monthly_total * 6)),
+        "{totals}"
+    );
+    assert!(std::fs::read(&annex.xlsx).expect("xlsx").starts_with(b"PK"), "an XLSX is a zip");
     store.close().await;
 }
 
