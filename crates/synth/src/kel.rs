@@ -119,7 +119,8 @@ struct Name {
     given: &'static str,
     second: Option<&'static str>,
     surname: Option<&'static str>,
-    haji: bool,
+    /// The title of one who made the hajj: `H.` or `Hj.`.
+    haji: Option<&'static str>,
     title: Option<&'static str>,
 }
 
@@ -335,7 +336,7 @@ impl<'p> Gen<'p> {
             given,
             second,
             surname,
-            haji: age >= 45 && r.chance(0.05),
+            haji: (age >= 45 && r.chance(0.05)).then_some(if female { "Hj. " } else { "H. " }),
             title: (age >= 24 && r.chance(educated)).then(|| *r.pick(names::TITLES)),
         }
     }
@@ -552,8 +553,8 @@ impl<'p> Gen<'p> {
             _ => Day(REF.0 - years(r.range(24, 60)) - r.range(0, 364) as i32),
         };
         let father_birth = Day(mother_birth.0 - years(r.range(-2, 9)) - r.range(0, 364) as i32);
-        let jakarta_adult = if origin.is_some() { 0.0 } else { 0.88 };
-        let jakarta_kid = if origin.is_some() { 0.0 } else { 0.97 };
+        let jakarta_adult = if origin.is_some() { 0.0 } else { 0.92 };
+        let jakarta_kid = if origin.is_some() { 0.0 } else { 0.985 };
         let mut members = Vec::with_capacity(kids.len() + 4);
         let ktp_adult = origin.is_none();
         let pre = |g: &mut Gen, p: f64| origin.unwrap_or_else(|| g.prefix(p));
@@ -645,7 +646,7 @@ impl<'p> Gen<'p> {
                 let birth =
                     Day(mother_birth.0 - years(self.rng.range(20, 32)) - self.rng.range(0, 364) as i32)
                         .max(Day::ymd(1938, 1, 1));
-                let p = pre(self, 0.7);
+                let p = pre(self, 0.85);
                 let name = self.name(female, None, birth, educated);
                 members.push(self.person(p, birth, female, name, ktp_adult));
             }
@@ -654,7 +655,7 @@ impl<'p> Gen<'p> {
             // Another relative on the card: a sibling, niece or nephew of the parents.
             let female = self.rng.chance(0.5);
             let birth = Day(REF.0 - years(self.rng.range(18, 45)) - self.rng.range(0, 364) as i32);
-            let p = pre(self, 0.6);
+            let p = pre(self, 0.8);
             let name = self.name(female, None, birth, educated);
             let mut m = self.person(p, birth, female, name, ktp_adult);
             m.moved = self.rng.chance(0.05);
@@ -1098,9 +1099,14 @@ impl<'p> Gen<'p> {
         // Children of school age who left school: an inactive row where they last were.
         for i in 0..fam.members.len() {
             let g = grade_of(fam.members[i].birth);
-            if (8..=14).contains(&g) && fam.enrol.iter().all(|e| e.who != i) && self.rng.chance(0.5) {
-                let kind = if g <= 10 { Kind::Sd } else { Kind::Smp };
-                let grade = if g <= 10 { (g - 2).clamp(1, 6) } else { (g - 2).clamp(7, 9) } as u8;
+            if (8..=16).contains(&g) && fam.enrol.iter().all(|e| e.who != i) && self.rng.chance(0.5) {
+                // Dropped out of SD, left after SMP, or finished upper secondary.
+                let (kind, grade) = match g {
+                    8..=9 => (Kind::Sd, (g - 3) as u8),
+                    10..=12 => (Kind::Smp, 9),
+                    _ if self.rng.chance(0.55) => (Kind::Smk, 12),
+                    _ => (Kind::Sma, 12),
+                };
                 let school = self.plan.school(&mut self.rng, kind, NEGERI, self.kel.city);
                 fam.enrol.push(Enrol {
                     who: i,
@@ -1387,12 +1393,8 @@ impl<'p> Gen<'p> {
     }
 
     fn write_name(out: &mut Vec<u8>, n: &Name) {
-        if n.haji {
-            out.extend_from_slice(if n.given.ends_with('a') || n.given.ends_with('i') {
-                b"Hj. "
-            } else {
-                b"H. "
-            });
+        if let Some(h) = n.haji {
+            out.extend_from_slice(h.as_bytes());
         }
         out.extend_from_slice(n.given.as_bytes());
         for part in [n.second, n.surname].into_iter().flatten() {

@@ -243,7 +243,7 @@ pub(crate) const NSPECIAL: usize = 15;
 const SPECIALS: [(Sp, u64, bool); NSPECIAL] = [
     // (case, count at scale 1, weighted by poverty rather than by population)
     (Sp::CarConflict, 18_000, true),
-    (Sp::DtksConflict, 1_300, true),
+    (Sp::DtksConflict, 1_800, true),
     (Sp::SanctionInForce, 2_000, true),
     (Sp::SanctionLifted, 1_200, true),
     (Sp::SanctionLater, 150, true),
