@@ -151,9 +151,25 @@ pub struct EvalSummary {
 pub fn run(policy: &Policy, input: impl BufRead, mut out: impl Write) -> std::io::Result<EvalSummary> {
     let mut rules: HashMap<NaiveDate, Rules> = HashMap::new();
     let mut summary = EvalSummary::default();
-    for (i, line) in input.lines().enumerate() {
-        let line = line?;
-        let number = i + 1;
+    let mut input = input;
+    let mut raw = Vec::new();
+    let mut number = 0;
+    loop {
+        raw.clear();
+        if input.read_until(b'\n', &mut raw)? == 0 {
+            break;
+        }
+        number += 1;
+        let bytes = if number == 1 { raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&raw) } else { &raw };
+        let line = match std::str::from_utf8(bytes) {
+            Ok(l) => l.trim_end_matches(['\n', '\r']),
+            Err(e) => {
+                summary.errors += 1;
+                let error = format!("the line is not valid UTF-8 (byte {})", e.valid_up_to() + 1);
+                write_line(&mut out, &LineError { line: number, id: None, error: &error })?;
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -164,7 +180,7 @@ pub fn run(policy: &Policy, input: impl BufRead, mut out: impl Write) -> std::io
             write_line(&mut out, &LineError { line: number, id: None, error })?;
             continue;
         }
-        let case: Case = match serde_json::from_str(&line) {
+        let case: Case = match serde_json::from_str(line) {
             Ok(c) => c,
             Err(e) => {
                 summary.errors += 1;
@@ -180,9 +196,6 @@ pub fn run(policy: &Policy, input: impl BufRead, mut out: impl Write) -> std::io
                 }
             };
             let decision = rules.assess(&facts);
-            if decision.status == kjp_domain::Status::Eligible && decision.monthly.is_none() {
-                return Err(format!("{} has no amounts in force on {as_of}", policy.id));
-            }
             Ok(rules.explain(&facts, &decision))
         });
         match decided {
@@ -251,6 +264,20 @@ mod tests {
             serde_json::json!({"routine":185000,"periodic":115000,"school_fee":170000,"total":470000})
         );
         assert_eq!(out[0]["reasons"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_an_error_for_that_line_only() {
+        let mut input = b"\xEF\xBB\xBF{\"id\":1,\"as_of\":\"2025-01-01\"}\n".to_vec();
+        input.extend_from_slice(b"{\"id\":\"\xff\"}\n{\"id\":3,\"as_of\":\"2025-01-01\"}\r\n");
+        let mut out = Vec::new();
+        let s = run(&Policy::kjp_plus(), &input[..], &mut out).unwrap();
+        assert_eq!(s, EvalSummary { decided: 2, errors: 1 });
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["id"], 1, "a byte-order mark is ignored");
+        assert_eq!(lines[1]["error"], "the line is not valid UTF-8 (byte 8)");
+        assert_eq!(lines[2]["id"], 3);
     }
 
     #[test]

@@ -90,6 +90,11 @@ enum Command {
         data: Option<PathBuf>,
         /// Files to import, named after their source (dukcapil.csv, dtks.csv, ...).
         files: Vec<PathBuf>,
+        /// Import even a file with no good rows, or with less than half the good rows of the
+        /// current snapshot of its source (normally refused: a truncated export must not
+        /// silently exclude families).
+        #[arg(long)]
+        force: bool,
     },
     /// Run a stage (tahap): open it, verify every candidate, report, export, what-if.
     #[command(subcommand)]
@@ -263,15 +268,19 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import(files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn import(files: Vec<PathBuf>, force: bool) -> anyhow::Result<ExitCode> {
     let store = store().await?;
     let mut failed = false;
     for path in files {
         let started = std::time::Instant::now();
-        match kjp_import::import_file(&store, &path).await {
+        match kjp_import::import_file(&store, &path, force).await {
             Ok(i) => {
                 let s = &i.snapshot;
-                let what = if i.new { "imported" } else { "already imported, nothing changed" };
+                let what = match (i.new, i.reactivated) {
+                    (true, _) => "imported",
+                    (false, true) => "already imported; made the current snapshot of its source again",
+                    (false, false) => "already imported, nothing changed",
+                };
                 println!(
                     "{}: {what}: snapshot {}… ({} rows, {} good, {} bad) in {:.1} s",
                     path.display(),
@@ -351,7 +360,8 @@ async fn demo(scale: f64, seed: u64, dir: &Path) -> anyhow::Result<ExitCode> {
         Store::open(&url, Some(dir.join("kjp-data"))).await.with_context(|| format!("opening {url}"))?;
     let files = kjp_import::source_files(&data)?;
     for path in &files {
-        let i = kjp_import::import_file(&store, path).await?;
+        // Freshly generated files into a fresh database: nothing to protect against.
+        let i = kjp_import::import_file(&store, path, true).await?;
         println!(
             "imported {:<18} {:>9} rows, {:>5} bad (report {})",
             path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -387,13 +397,13 @@ async fn demo(scale: f64, seed: u64, dir: &Path) -> anyhow::Result<ExitCode> {
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo { scale, seed, dir } => return demo(scale, seed, &dir).await,
-        Command::Import { data, files } => {
+        Command::Import { data, files, force } => {
             let files = match data {
                 Some(dir) => kjp_import::source_files(&dir)?,
                 None if files.is_empty() => anyhow::bail!("give --data DIR or the files to import"),
                 None => files,
             };
-            return import(files).await;
+            return import(files, force).await;
         }
         Command::Stage(StageCommand::Open { year, half }) => {
             let stage = Stage::new(year, half)?;

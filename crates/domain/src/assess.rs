@@ -190,7 +190,6 @@ pub struct Rules<'p> {
     common: u64,
     /// Catalogue index and rule mask of each group in force, in priority order.
     groups: Vec<(u8, u64)>,
-    rates: Option<[crate::policy::Rate; 9]>,
     not_target_group: u8,
     params: Vec<ParamUsed>,
 }
@@ -323,13 +322,12 @@ impl<'p> Rules<'p> {
         if groups.is_empty() {
             return Err(not_in_force("target group".into()));
         }
-        let rates = policy.amounts_at(as_of).map(|a| a.rates);
+        // Without amounts a child could be found eligible at Rp 0: refuse the date instead.
+        let rates = policy.amounts_at(as_of).ok_or_else(|| not_in_force("amount table".into()))?.rates;
         let mut amounts = [[None; 3]; 9];
-        if let Some(rates) = &rates {
-            for (level, rate) in rates.iter().enumerate() {
-                let unknown = (!rate.depends_on_school).then_some(rate.public);
-                amounts[level] = [unknown, Some(rate.public), Some(rate.private)];
-            }
+        for (level, rate) in rates.iter().enumerate() {
+            let unknown = (!rate.depends_on_school).then_some(rate.public);
+            amounts[level] = [unknown, Some(rate.public), Some(rate.private)];
         }
         let flag_terms: Vec<Term> =
             terms.iter().filter(|t| matches!(t.check, Check::Is { .. })).copied().collect();
@@ -394,7 +392,6 @@ impl<'p> Rules<'p> {
             amounts,
             common,
             groups,
-            rates,
             not_target_group: policy.reason_index(NOT_TARGET_GROUP).expect("checked at load") as u8,
             params,
         })
@@ -491,8 +488,7 @@ impl<'p> Rules<'p> {
                 None => unknown |= Fact::Level.bit(),
                 Some(level) => match self.monthly(level, f.school) {
                     Some(m) => monthly = (status == Status::Eligible).then_some(m),
-                    None if self.rates.is_some() => unknown |= Fact::School.bit(),
-                    None => {}
+                    None => unknown |= Fact::School.bit(),
                 },
             }
             if unknown != 0 {
@@ -553,11 +549,6 @@ impl<'p> Rules<'p> {
             }
         }
         (met, not_unmet)
-    }
-
-    /// Whether the rules could pay this decision (an amount table is in force).
-    pub fn has_amounts(&self) -> bool {
-        self.rates.is_some()
     }
 
     /// Expands a decision into what a parent, an officer or an auditor reads.

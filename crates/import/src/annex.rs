@@ -15,9 +15,9 @@ use crate::source::{parse, School};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnnexError {
-    #[error("{0}")]
+    #[error(transparent)]
     Decree(#[from] DecreeError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] kjp_store::StoreError),
     #[error("stage {0} has no decree yet: run `kjp stage decree` first")]
     NotDecreed(Stage),

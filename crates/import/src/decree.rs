@@ -24,9 +24,9 @@ pub const OFFICER_DECISION: &str = "OFFICER_DECISION";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecreeError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Assess(#[from] kjp_domain::AssessError),
     #[error("stage {0} does not exist")]
     NoStage(Stage),
@@ -250,6 +250,8 @@ pub async fn reapply(
                     None => continue,
                 }
             }
+            // An officer's ruling applies only to the same open question it answered.
+            None if d.unknown != r.before_unknown => continue,
             None => {
                 let facts = facts_of(&d, policy)?;
                 match (r.outcome.as_str(), facts.level.and_then(|l| rules.monthly(l, facts.school))) {

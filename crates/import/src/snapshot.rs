@@ -15,20 +15,22 @@ use crate::source::{FileError, RowError, Source};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{0}")]
+    #[error(transparent)]
     File(#[from] FileError),
     #[error("{path}: not a known source file; expected one of {expected}")]
     UnknownFile { path: PathBuf, expected: String },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{dir}: no source files found (expected files such as dukcapil.csv; see docs/formats.md)")]
     NothingToImport { dir: PathBuf },
+    #[error("{path}: refused: {good} good rows, against {current} in the current snapshot of this source; a truncated or empty export would silently exclude families. Check the file; import it with --force if it is right")]
+    Suspicious { path: PathBuf, good: i64, current: i64 },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError + '_ {
-    move |source| ImportError::Io { path: path.to_path_buf(), source }
+    move |error| ImportError::Io { path: path.to_path_buf(), error }
 }
 
 /// What importing one file did.
@@ -39,6 +41,8 @@ pub struct Imported {
     pub snapshot: Snapshot,
     /// False when the same bytes were imported before: nothing changed.
     pub new: bool,
+    /// The bytes of an earlier snapshot, made the current one again.
+    pub reactivated: bool,
     /// The first few bad rows, for the screen; all of them are in the report file.
     pub first_errors: Vec<RowError>,
 }
@@ -91,7 +95,14 @@ fn report(errors: &[RowError]) -> Vec<u8> {
 }
 
 /// Imports one source file.
-pub async fn import_file(store: &Store, path: &Path) -> Result<Imported, ImportError> {
+/// A new file with fewer good rows than this share of the current snapshot's is refused
+/// without `force`: a truncated export must not silently replace a registry.
+pub const SHRINK_LIMIT_PERCENT: i64 = 50;
+
+/// Imports one source file. Importing the bytes of an earlier snapshot makes it the
+/// current one again (`reactivated`); a file with no good rows, or with less than half the
+/// good rows of the current snapshot, is refused unless `force`.
+pub async fn import_file(store: &Store, path: &Path, force: bool) -> Result<Imported, ImportError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let source = name
         .strip_suffix(".csv")
@@ -99,10 +110,36 @@ pub async fn import_file(store: &Store, path: &Path) -> Result<Imported, ImportE
         .ok_or_else(|| ImportError::UnknownFile { path: path.into(), expected: expected_files() })?;
     let bytes = std::fs::read(path).map_err(io(path))?;
     let sha256 = kjp_store::sha256_hex(&bytes);
+    let current = store.latest_snapshots().await?.into_iter().find(|s| s.source == source.name());
     if let Some(snapshot) = store.snapshot(&sha256).await? {
-        return Ok(Imported { source, file: path.into(), snapshot, new: false, first_errors: Vec::new() });
+        let reactivated = current.as_ref().is_some_and(|c| c.sha256 != sha256);
+        let snapshot = if reactivated { store.make_current(&sha256).await? } else { snapshot };
+        return Ok(Imported {
+            source,
+            file: path.into(),
+            snapshot,
+            new: false,
+            reactivated,
+            first_errors: Vec::new(),
+        });
     }
     let (rows, errors) = check(source, &name, &bytes)?;
+    let good = (rows - errors.len() as u64) as i64;
+    if !force {
+        match &current {
+            _ if good == 0 => {
+                return Err(ImportError::Suspicious {
+                    path: path.into(),
+                    good,
+                    current: current.map_or(0, |c| c.rows_good),
+                })
+            }
+            Some(c) if good * 100 < c.rows_good * SHRINK_LIMIT_PERCENT => {
+                return Err(ImportError::Suspicious { path: path.into(), good, current: c.rows_good })
+            }
+            _ => {}
+        }
+    }
     let data = store.data_dir();
     let copy = data.join("snapshots").join(format!("{sha256}.csv"));
     let report_path = data.join("reports").join(format!("{}-{}.csv", source.name(), &sha256[..12]));
@@ -127,6 +164,7 @@ pub async fn import_file(store: &Store, path: &Path) -> Result<Imported, ImportE
         file: path.into(),
         snapshot,
         new,
+        reactivated: false,
         first_errors: errors.into_iter().take(5).collect(),
     })
 }
@@ -142,7 +180,7 @@ pub fn source_files(dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
     if !dir.is_dir() {
         return Err(ImportError::Io {
             path: dir.into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
         });
     }
     if found.is_empty() {

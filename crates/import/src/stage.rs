@@ -14,9 +14,9 @@ use crate::verify::{self, VerifyError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error("stage {0} does not exist: open it with `kjp stage open {1} {2}`")]
     NotOpen(Stage, i32, u8),
@@ -24,11 +24,11 @@ pub enum StageError {
     NotVerified(Stage),
     #[error("stage {0} is decreed: its decisions cannot change")]
     Decreed(Stage),
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("stored decision for NIK {nik}: {reason}")]
     Corrupt { nik: String, reason: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Assess(#[from] kjp_domain::AssessError),
     #[error("re-applying earlier resolutions: {0}")]
     Reapply(String),
@@ -67,6 +67,8 @@ pub async fn verify(
     if row.state == StageState::Decreed {
         return Err(StageError::Decreed(stage));
     }
+    // The policy must be in force on the reference date before any file is read.
+    kjp_domain::assess::Rules::new(policy, row.as_of)?;
     let started_at = kjp_store::timestamp();
     let snapshots = store.latest_snapshots().await?;
     progress("read and parse snapshots", 0, snapshots.len() as u64);
@@ -333,7 +335,7 @@ pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError>
 pub async fn export(store: &Store, stage: Stage, out: &Path) -> Result<u64, StageError> {
     existing(store, stage).await?;
     store.last_run(stage).await?.ok_or(StageError::NotVerified(stage))?;
-    let io = |source| StageError::Io { path: out.display().to_string(), source };
+    let io = |error| StageError::Io { path: out.display().to_string(), error };
     let tmp = out.with_extension("csv.tmp");
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
@@ -390,12 +392,16 @@ pub async fn export(store: &Store, stage: Stage, out: &Path) -> Result<u64, Stag
             }
         })
         .await?;
-    if let Some(e) = failed {
-        return Err(io(e.into()));
-    }
-    w.flush().map_err(io)?;
+    let finished = match failed {
+        Some(e) => Err(io(e.into())),
+        None => w.flush().map_err(io),
+    };
     drop(w);
-    std::fs::rename(&tmp, out).map_err(io)?;
+    if let Err(e) = finished.and_then(|()| std::fs::rename(&tmp, out).map_err(io)) {
+        // The temporary file holds every NIK: never leave it behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     Ok(n)
 }
 
@@ -443,10 +449,24 @@ pub async fn impact(
     store.last_run(stage).await?.ok_or(StageError::NotVerified(stage))?;
     let a = Rules::new(current, row.as_of)?;
     let b = Rules::new(proposed, row.as_of)?;
+    // Screens switched in the proposal do not change the file's hash: say so.
+    let switched: Vec<String> = proposed
+        .rules
+        .iter()
+        .filter(|p| {
+            current.rules.iter().any(|c| c.id == p.id && c.scope == p.scope && c.enabled != p.enabled)
+        })
+        .map(|p| format!("screen {} {}", p.id, if p.enabled { "on" } else { "off" }))
+        .collect();
+    let label = |p: &Policy| format!("{} {} ({})", p.id, p.version, &p.sha256[..12]);
+    let mut proposed_label = label(proposed);
+    if !switched.is_empty() {
+        proposed_label = format!("{proposed_label} with {}", switched.join(", "));
+    }
     let mut out = Impact {
         stage: stage.to_string(),
-        current: format!("{} {} ({})", current.id, current.version, &current.sha256[..12]),
-        proposed: format!("{} {} ({})", proposed.id, proposed.version, &proposed.sha256[..12]),
+        current: label(current),
+        proposed: proposed_label,
         candidates: 0,
         eligible_now: 0,
         eligible_then: 0,
@@ -474,21 +494,30 @@ pub async fn impact(
             out.monthly_cost_change += money(&y) - money(&x);
             out.into_review += i64::from(x.status != Status::Review && y.status == Status::Review);
             out.out_of_review += i64::from(x.status == Status::Review && y.status != Status::Review);
-            let (change, reasons, policy) = match (x.status == Status::Eligible, y.status == Status::Eligible)
-            {
-                (false, true) => (&mut out.added, x.unmet, current),
-                (true, false) => (&mut out.removed, y.unmet, proposed),
-                _ => return,
+            // Added: the reasons (and unknowns) that no longer apply. Removed: the new ones.
+            let codes = |p: &Policy, d: &kjp_domain::Decision| -> Vec<String> {
+                d.unmet
+                    .iter()
+                    .map(|i| p.reason(i).code.clone())
+                    .chain(d.unknown.iter().map(|f| format!("UNKNOWN_FACT:{}", f.input_field())))
+                    .collect()
             };
+            let (before, after) = (codes(current, &x), codes(proposed, &y));
+            let (change, why): (&mut Change, Vec<String>) =
+                match (x.status == Status::Eligible, y.status == Status::Eligible) {
+                    (false, true) => {
+                        (&mut out.added, before.iter().filter(|c| !after.contains(c)).cloned().collect())
+                    }
+                    (true, false) => {
+                        (&mut out.removed, after.iter().filter(|c| !before.contains(c)).cloned().collect())
+                    }
+                    _ => return,
+                };
             change.total += 1;
             change.by_level.add(&d.level, 1);
             *change.by_city.entry(city_of(&d.kelurahan)).or_default() += 1;
-            for i in reasons.iter() {
-                *change.by_reason.entry(policy.reason(i).code.clone()).or_default() += 1;
-            }
-            let unknown = if y.status == Status::Review { y.unknown } else { x.unknown };
-            for f in unknown.iter() {
-                *change.by_reason.entry(format!("UNKNOWN_FACT:{}", f.input_field())).or_default() += 1;
+            for code in why {
+                *change.by_reason.entry(code).or_default() += 1;
             }
         })
         .await?;

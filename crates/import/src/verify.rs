@@ -24,13 +24,13 @@ use crate::source::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("{0}")]
+    #[error(transparent)]
     File(#[from] FileError),
-    #[error("snapshot {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("snapshot {path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("no snapshot of {0} has been imported: run `kjp import` first")]
     Missing(&'static str),
-    #[error("{0}")]
+    #[error(transparent)]
     Assess(#[from] kjp_domain::AssessError),
 }
 
@@ -63,7 +63,7 @@ impl Sources {
 }
 
 fn read(snap: &Snapshot) -> Result<Vec<u8>, VerifyError> {
-    std::fs::read(Path::new(&snap.path)).map_err(|source| VerifyError::Io { path: snap.path.clone(), source })
+    std::fs::read(Path::new(&snap.path)).map_err(|error| VerifyError::Io { path: snap.path.clone(), error })
 }
 
 fn load_one<T: Record>(snaps: &[Snapshot]) -> Result<Vec<T>, VerifyError> {

@@ -140,7 +140,8 @@ pub fn fixture(dir: &Path) {
 
 async fn import_all(store: &Store, dir: &Path) {
     for path in kjp_import::source_files(dir).expect("fixture files") {
-        kjp_import::import_file(store, &path).await.expect("import");
+        // Some fixture registries are empty on purpose (no foster children, no sanctions).
+        kjp_import::import_file(store, &path, true).await.expect("import");
     }
 }
 
@@ -150,8 +151,9 @@ async fn run(db: &TestDb) {
     let store = db.store(dir.path()).await;
 
     // Import: bad rows counted and reported, good rows kept.
-    let dukcapil =
-        kjp_import::import_file(&store, &dir.path().join("dukcapil.csv")).await.expect("import dukcapil");
+    let dukcapil = kjp_import::import_file(&store, &dir.path().join("dukcapil.csv"), false)
+        .await
+        .expect("import dukcapil");
     assert!(dukcapil.new);
     assert_eq!(
         (dukcapil.snapshot.rows_total, dukcapil.snapshot.rows_good, dukcapil.snapshot.rows_bad),
@@ -164,7 +166,8 @@ async fn run(db: &TestDb) {
     );
     assert!(report.contains("16,,duplicate of line 2 (same nik)"), "{report}");
     // The same file again changes nothing.
-    let again = kjp_import::import_file(&store, &dir.path().join("dukcapil.csv")).await.expect("re-import");
+    let again =
+        kjp_import::import_file(&store, &dir.path().join("dukcapil.csv"), false).await.expect("re-import");
     assert!(!again.new);
     assert_eq!(again.snapshot.sha256, dukcapil.snapshot.sha256);
     import_all(&store, dir.path()).await;
@@ -173,12 +176,25 @@ async fn run(db: &TestDb) {
     // A wrong header is refused whole and names the expected one; nothing is stored.
     let bad = tempfile::tempdir().expect("tempdir");
     std::fs::write(bad.path().join("dtks.csv"), "nik,kk,desil,listed_since,region\n").expect("write");
-    let err = kjp_import::import_file(&store, &bad.path().join("dtks.csv")).await.unwrap_err();
+    let err = kjp_import::import_file(&store, &bad.path().join("dtks.csv"), false).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "dtks.csv: the header is `nik,kk,desil,listed_since,region`; expected `nik,kk,decile,listed_since,region`"
     );
     assert_eq!(store.latest_snapshots().await.expect("snapshots").len(), 15);
+
+    // A truncated export must not silently replace a registry: refused without --force;
+    // and importing the right file again makes it current again.
+    let short = tempfile::tempdir().expect("tempdir");
+    std::fs::write(short.path().join("dtks.csv"), "nik,kk,decile,listed_since,region\n").expect("write");
+    let err = kjp_import::import_file(&store, &short.path().join("dtks.csv"), false).await.unwrap_err();
+    assert!(err.to_string().contains("refused: 0 good rows, against 4 in the current snapshot"), "{err}");
+    let forced = kjp_import::import_file(&store, &short.path().join("dtks.csv"), true).await.expect("forced");
+    assert!(forced.new);
+    let back = kjp_import::import_file(&store, &dir.path().join("dtks.csv"), false).await.expect("re-import");
+    assert!(!back.new && back.reactivated);
+    let current = store.latest_snapshots().await.expect("snapshots");
+    assert_eq!(current.iter().find(|s| s.source == "dtks").map(|s| s.rows_good), Some(4));
 
     // Verify before opening the stage is a clear error.
     let s = Stage::parse("2025/1").expect("stage");

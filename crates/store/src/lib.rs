@@ -26,7 +26,7 @@ pub enum StoreError {
     #[error("database URL {0:?}: expected sqlite:PATH or postgres://...")]
     BadUrl(String),
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("migration {version} ({name}) was edited after it was applied (sha256 {applied} in the database, {now} in the binary); migrations are forward-only: add a new one")]
     MigrationEdited { version: i64, name: String, applied: String, now: String },
     #[error("stage {0} does not exist: open it first with `kjp stage open`")]
@@ -35,8 +35,14 @@ pub enum StoreError {
     Decreed(Stage),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        StoreError::Db(e)
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -190,7 +196,11 @@ impl Store {
             // stage run writes.
             sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        let store = Store { pool, url: url.to_string(), backend, data_dir: data_dir.unwrap_or(default_dir) };
+        // Absolute, so that commands run from another directory find the same snapshots.
+        let data_dir = data_dir.unwrap_or(default_dir);
+        let data_dir = std::path::absolute(&data_dir)
+            .map_err(|error| StoreError::Io { path: data_dir.clone(), error })?;
+        let store = Store { pool, url: url.to_string(), backend, data_dir };
         migrate::run(&store.pool).await?;
         Ok(store)
     }
@@ -248,6 +258,23 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Makes an earlier snapshot the current one of its source again (a new import event).
+    pub async fn make_current(&self, sha256: &str) -> Result<Snapshot> {
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM snapshots")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        sqlx::query("UPDATE snapshots SET seq = $1, imported_at = $2 WHERE sha256 = $3")
+            .bind(seq)
+            .bind(now())
+            .bind(sha256)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.snapshot(sha256).await?.ok_or_else(|| StoreError::Corrupt(format!("snapshot {sha256} vanished")))
     }
 
     /// The latest snapshot of every source.
