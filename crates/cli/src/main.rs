@@ -17,7 +17,10 @@ use kjp_store::Store;
     about = "Runs the KJP Plus education cash-transfer programme: policy, decisions, stages.",
     long_about = "Runs the KJP Plus education cash-transfer programme of DKI Jakarta end to end.\n\n\
         The programme's law lives in a policy file (policy/kjp-plus.toml, built in); every decision\n\
-        names the rule and the article that decided it."
+        names the rule and the article that decided it.",
+    after_help = "Environment:\n  \
+        KJP_DATABASE_URL  sqlite:PATH (default sqlite:kjp.db) or postgres://user@host/db\n  \
+        KJP_DATA_DIR      where snapshot files and import reports live (default: next to the SQLite file)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,6 +65,7 @@ enum Command {
         /// 1 is the real size; 0.05 is 5 percent.
         #[arg(long, default_value_t = 0.05)]
         scale: f64,
+        /// The same seed gives the same files, byte for byte.
         #[arg(long, default_value_t = 7)]
         seed: u64,
         /// Directory to write the files to (created if needed).
@@ -108,6 +112,7 @@ enum Command {
 enum StageCommand {
     /// Open a stage: `kjp stage open 2025 1` (benefit months January to June).
     Open {
+        /// The year, e.g. 2025.
         year: i32,
         /// 1 (January to June) or 2 (July to December).
         half: u8,
@@ -115,7 +120,7 @@ enum StageCommand {
     /// Decide every candidate from the latest snapshots and store each decision with its
     /// evidence; sources that disagree put the decision in review, never a silent exclusion.
     Verify {
-        /// The stage, e.g. 2025/1.
+        /// The stage (tahap), e.g. 2025/1.
         stage: Stage,
         /// Policy file to use instead of the built-in one.
         #[arg(long, value_name = "FILE")]
@@ -123,13 +128,16 @@ enum StageCommand {
     },
     /// Counts by level, city and reason, the cost, and the comparison with the previous stage.
     Summary {
+        /// The stage (tahap), e.g. 2025/1.
         stage: Stage,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
     /// Write one row per candidate: nik,birth_date,status,level,monthly_total,reason_codes,...
     Export {
+        /// The stage (tahap), e.g. 2025/1.
         stage: Stage,
+        /// The CSV file to write.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
