@@ -35,8 +35,9 @@
 //! 3.4 persons (1-2 parents, children 0-24, some grandparents and relatives; about 8% of
 //! NIKs issued outside Jakarta); 2.5 million enrolled children and course students; about
 //! 7,000 schools and courses (2,300 SD, 1,000 SMP, 500 SMA, 550 SMK, 80 SLB, 830 madrasahs
-//! in EMIS, 400 PKBM, 1,200 LKP); 5.3 million vehicles in Bapenda and Samsat. Every count scales linearly with `scale`; the same scale and seed give the same
-//! bytes, whatever the number of threads.
+//! in EMIS, 400 PKBM, 1,200 LKP); 5.3 million vehicles in Bapenda and Samsat. Every
+//! count scales linearly with `scale`; the same scale and seed give the same bytes,
+//! whatever the number of threads.
 //!
 //! # Calibration
 //!
