@@ -7,14 +7,14 @@ use std::process::{Command, Stdio};
 fn big_dukcapil(path: &Path, rows: u32) {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
-    writeln!(out, "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki").expect("write");
+    writeln!(out, "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki,relationship").expect("write");
     for i in 0..rows {
         let day = 1 + i % 28;
         let serial = 1 + (i / 28) % 9999;
         let month = 1 + (i / 28 / 9999) % 12;
         writeln!(
             out,
-            "317101{day:02}{month:02}10{serial:04},3171010101{:06},Warga {i},L,2010-{month:02}-{day:02},31.71.01.1001,true,true",
+            "317101{day:02}{month:02}10{serial:04},3171010101{:06},Warga {i},L,2010-{month:02}-{day:02},31.71.01.1001,true,true,anak",
             i % 999_999 + 1
         )
         .expect("write");

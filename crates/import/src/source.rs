@@ -80,9 +80,17 @@ impl Source {
     /// The exact header row the file must have.
     pub fn header(self) -> &'static [&'static str] {
         match self {
-            Source::Dukcapil => {
-                &["nik", "kk", "name", "sex", "birth_date", "kelurahan", "ktp_dki", "domiciled_dki"]
-            }
+            Source::Dukcapil => &[
+                "nik",
+                "kk",
+                "name",
+                "sex",
+                "birth_date",
+                "kelurahan",
+                "ktp_dki",
+                "domiciled_dki",
+                "relationship",
+            ],
             Source::Dtks => &["nik", "kk", "decile", "listed_since", "region"],
             Source::Sktm => &["nik", "number", "issued", "valid_until"],
             Source::Dapodik | Source::Emis => &["nik", "nisn", "npsn", "level", "grade", "active"],
@@ -320,6 +328,24 @@ fn key_name(source: Source) -> &'static str {
 
 // ------------------------------------------------------------------------------ records
 
+/// A member's relationship on the family card (status hubungan dalam keluarga, SHDK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relationship {
+    Head,
+    Husband,
+    Wife,
+    Child,
+    Parent,
+    Other,
+}
+
+impl Relationship {
+    /// The head of the family or the head's spouse: a child's parent on the same card.
+    pub fn is_parent(self) -> bool {
+        matches!(self, Relationship::Head | Relationship::Husband | Relationship::Wife)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Person {
     pub nik: Nik,
@@ -329,6 +355,7 @@ pub struct Person {
     pub kelurahan: Option<RegionCode>,
     pub ktp_dki: bool,
     pub domiciled_dki: bool,
+    pub relationship: Relationship,
     pub line: u32,
 }
 
@@ -348,6 +375,17 @@ impl Record for Person {
             kelurahan: f.optional_region(5)?,
             ktp_dki: f.yes_no(6)?,
             domiciled_dki: f.yes_no(7)?,
+            relationship: f.choice(
+                8,
+                &[
+                    ("kepala_keluarga", Relationship::Head),
+                    ("suami", Relationship::Husband),
+                    ("istri", Relationship::Wife),
+                    ("anak", Relationship::Child),
+                    ("orang_tua", Relationship::Parent),
+                    ("famili_lain", Relationship::Other),
+                ],
+            )?,
             line,
         })
     }
@@ -753,20 +791,20 @@ mod tests {
         let e = parse::<Person>("dukcapil.csv", b"nik,kk,nama\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "dukcapil.csv: the header is `nik,kk,nama`; expected `nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki`"
+            "dukcapil.csv: the header is `nik,kk,nama`; expected `nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki,relationship`"
         );
         assert!(matches!(parse::<Person>("dukcapil.csv", b"").unwrap_err(), FileError::Empty { .. }));
     }
 
     #[test]
     fn bad_rows_are_collected_with_line_and_column_and_good_rows_kept() {
-        let csv = "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki\n\
-                   3171014403120001,3171010101100003,Siti,P,2012-03-04,31.71.01.1001,true,true\n\
-                   3171014403120002,3171010101100003,Budi,L,2012-02-30,31.71.01.1001,true,true\n\
-                   3171014403120003,3171010101100003,Ani,X,2012-03-04,,true,false\n\
+        let csv = "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki,relationship\n\
+                   3171014403120001,3171010101100003,Siti,P,2012-03-04,31.71.01.1001,true,true,anak\n\
+                   3171014403120002,3171010101100003,Budi,L,2012-02-30,31.71.01.1001,true,true,anak\n\
+                   3171014403120003,3171010101100003,Ani,X,2012-03-04,,true,false,anak\n\
                    3171014403120004,3171010101100003,Tono,L,2012-03-04\n\
-                   3171014403120001,3171010101100003,Siti,P,2012-03-04,31.71.01.1001,true,true\n\
-                   3171014403120005,3171010101100003,\"Dewi, S.Pd\",P,2012-03-04,,yes,false\n";
+                   3171014403120001,3171010101100003,Siti,P,2012-03-04,31.71.01.1001,true,true,anak\n\
+                   3171014403120005,3171010101100003,\"Dewi, S.Pd\",P,2012-03-04,,yes,false,anak\n";
         let p = parse::<Person>("dukcapil.csv", csv.as_bytes()).unwrap();
         assert_eq!(p.rows, 6);
         assert_eq!(p.records.len(), 1);
@@ -777,7 +815,7 @@ mod tests {
             vec![
                 (3, "birth_date", "\"2012-02-30\" is not a date (expected YYYY-MM-DD)"),
                 (4, "sex", "\"X\" is not one of L, P"),
-                (5, "", "5 fields; expected 8 (nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki)"),
+                (5, "", "5 fields; expected 9 (nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki,relationship)"),
                 (6, "", "duplicate of line 2 (same nik)"),
                 (7, "ktp_dki", "\"yes\" is not true/false, 1/0 or Y/N"),
             ]

@@ -206,12 +206,16 @@ pub fn decide(
             f.sktm.get_or_insert(s.line);
         }
     }
-    for d in src.drivers.iter().filter(|d| d.active && d.small_bus) {
+    // The driver and the worker must be a parent on the card: the head or the head's spouse.
+    let parent_on = |nik: Nik, kk: kjp_domain::KkNumber| {
+        person(nik).is_some_and(|p| p.kk == kk && p.relationship.is_parent())
+    };
+    for d in src.drivers.iter().filter(|d| d.active && d.small_bus && parent_on(d.nik, d.kk)) {
         if let Some(f) = families.get_mut(&d.kk.as_u64()) {
             f.driver.get_or_insert(d.line);
         }
     }
-    for w in &src.wages {
+    for w in src.wages.iter().filter(|w| parent_on(w.nik, w.kk)) {
         if let Some(f) = families.get_mut(&w.kk.as_u64()) {
             let better = match f.wage {
                 None => true,
@@ -322,6 +326,8 @@ pub fn decide(
                     }
                 }
             }
+            // Only a child on the card is in the family of its driver or worker parent.
+            let own_child = p.is_some_and(|p| p.relationship == Relationship::Child);
             if let Some(fam) = family {
                 if src.has(Source::Sktm) {
                     f.set(BoolFact::HasSktm, Some(fam.sktm.is_some()));
@@ -329,11 +335,11 @@ pub fn decide(
                         ev.add("has_sktm", Source::Sktm, line);
                     }
                 }
-                if let (Some(g), Some(line)) = (driver_group, fam.driver) {
+                if let (Some(g), Some(line), true) = (driver_group, fam.driver, own_child) {
                     f.claims.insert(g);
                     ev.add("transjakarta_driver", Source::Transjakarta, line);
                 }
-                if let (Some(g), Some((wage, ktp, line))) = (worker_group, fam.wage) {
+                if let (Some(g), Some((wage, ktp, line)), true) = (worker_group, fam.wage, own_child) {
                     f.claims.insert(g);
                     f.parent_wage = Some(kjp_domain::Rupiah::new(wage));
                     f.set(BoolFact::ParentKtpDki, Some(ktp));

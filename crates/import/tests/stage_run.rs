@@ -33,23 +33,25 @@ pub fn fixture(dir: &Path) {
         dir,
         "dukcapil.csv",
         &[
-            "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki",
-            "3171010403120001,3171010101100001,Adi Saputra,L,2012-03-04,31.71.01.1001,true,true",
-            "3171014101800001,3171010101100001,Sri Wahyuni,P,1980-01-01,31.71.01.1001,true,true",
-            "3171010505140002,3171010101100002,Bima Putra,L,2014-05-05,31.71.01.1002,true,true",
-            "3171010101750001,3171010101100002,Joko Susilo,L,1975-01-01,31.71.01.1002,true,true",
-            "3171010606130003,3171010101100003,Candra,L,2013-06-06,31.71.01.1003,true,true",
-            "3171010202700001,3171010101100003,Hadi,L,1970-02-02,31.71.01.1003,true,true",
-            "3171010707110004,3171010101100004,Dodi,L,2011-07-07,,false,false",
-            "3171011009090006,3171010101100006,Eko,L,2009-09-10,31.71.01.1004,true,true",
-            "3171010303720001,3171010101100006,Slamet,L,1972-03-03,31.71.01.1004,true,true",
-            "3171011111080007,3171010101100007,Fajar,L,2008-11-11,31.71.01.1005,true,true",
-            "3171010404760001,3171010101100007,Gunawan,L,1976-04-04,31.71.01.1005,true,true",
-            "3171011212070008,3171010101100008,Hendra,L,2007-12-12,31.71.01.1006,true,true",
+            "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki,relationship",
+            "3171010403120001,3171010101100001,Adi Saputra,L,2012-03-04,31.71.01.1001,true,true,anak",
+            "3171014101800001,3171010101100001,Sri Wahyuni,P,1980-01-01,31.71.01.1001,true,true,kepala_keluarga",
+            "3171010505140002,3171010101100002,Bima Putra,L,2014-05-05,31.71.01.1002,true,true,anak",
+            "3171010101750001,3171010101100002,Joko Susilo,L,1975-01-01,31.71.01.1002,true,true,kepala_keluarga",
+            "3171010606130003,3171010101100003,Candra,L,2013-06-06,31.71.01.1003,true,true,anak",
+            "3171010202700001,3171010101100003,Hadi,L,1970-02-02,31.71.01.1003,true,true,kepala_keluarga",
+            "3171010707110004,3171010101100004,Dodi,L,2011-07-07,,false,false,anak",
+            "3171011009090006,3171010101100006,Eko,L,2009-09-10,31.71.01.1004,true,true,anak",
+            "3171010303720001,3171010101100006,Slamet,L,1972-03-03,31.71.01.1004,true,true,kepala_keluarga",
+            "3171011111080007,3171010101100007,Fajar,L,2008-11-11,31.71.01.1005,true,true,anak",
+            "3171010404760001,3171010101100007,Gunawan,L,1976-04-04,31.71.01.1005,true,true,kepala_keluarga",
+            "3171011212070008,3171010101100008,Hendra,L,2007-12-12,31.71.01.1006,true,true,anak",
             // Bad rows: an impossible date, a NIK with a letter, a duplicate of line 2.
-            "3171011312070009,3171010101100009,Bad Date,L,2007-13-13,31.71.01.1006,true,true",
-            "31710113130700x9,3171010101100009,Bad Nik,L,2007-12-13,31.71.01.1006,true,true",
-            "3171010403120001,3171010101100001,Adi Saputra,L,2012-03-04,31.71.01.1001,true,true",
+            "3171011312070009,3171010101100009,Bad Date,L,2007-13-13,31.71.01.1006,true,true,anak",
+            "31710113130700x9,3171010101100009,Bad Nik,L,2007-12-13,31.71.01.1006,true,true,anak",
+            "3171010403120001,3171010101100001,Adi Saputra,L,2012-03-04,31.71.01.1001,true,true,anak",
+            // Fajar's elder brother works for a low wage: a sibling is not a parent.
+            "3171010101000007,3171010101100007,Budi,L,2000-01-01,31.71.01.1005,true,true,anak",
         ],
     );
     write(
@@ -110,7 +112,11 @@ pub fn fixture(dir: &Path) {
     write(
         dir,
         "wages.csv",
-        &["nik,kk,ktp_dki,monthly_wage,period", "3171010404760001,3171010101100007,true,7250000,2024-11"],
+        &[
+            "nik,kk,ktp_dki,monthly_wage,period",
+            "3171010404760001,3171010101100007,true,7250000,2024-11",
+            "3171010101000007,3171010101100007,true,3000000,2024-11",
+        ],
     );
     write(dir, "foster.csv", &["nik,care_home,since"]);
     write(dir, "lurah.csv", &["nik,kelurahan,letter_number,issued"]);
@@ -157,7 +163,7 @@ async fn run(db: &TestDb) {
     assert!(dukcapil.new);
     assert_eq!(
         (dukcapil.snapshot.rows_total, dukcapil.snapshot.rows_good, dukcapil.snapshot.rows_bad),
-        (15, 12, 3)
+        (16, 13, 3)
     );
     let report = std::fs::read_to_string(&dukcapil.snapshot.report_path).expect("report file");
     assert!(

@@ -132,6 +132,8 @@ struct Person {
     name: Name,
     ktp: bool,
     moved: bool,
+    /// Relationship on the family card (SHDK), as written in dukcapil.csv.
+    rel: &'static str,
 }
 
 impl Person {
@@ -343,7 +345,7 @@ impl<'p> Gen<'p> {
 
     fn person(&mut self, prefix: u32, birth: Day, female: bool, name: Name, ktp: bool) -> Person {
         let (nik, birth) = self.ids.nik(prefix, birth, female);
-        Person { nik, birth, female, name, ktp, moved: false }
+        Person { nik, birth, female, name, ktp, moved: false, rel: "anak" }
     }
 
     // --------------------------------------------------------------- children
@@ -562,13 +564,17 @@ impl<'p> Gen<'p> {
             let p = pre(self, jakarta_adult);
             let name = self.name(false, surname, father_birth, educated);
             let ktp = ktp_adult && self.rng.chance(0.99);
-            members.push(self.person(p, father_birth, false, name, ktp));
+            let mut father = self.person(p, father_birth, false, name, ktp);
+            father.rel = "kepala_keluarga";
+            members.push(father);
         }
         if !single || !single_father {
             let p = pre(self, jakarta_adult);
             let name = self.name(true, mother_surname, mother_birth, educated);
             let ktp = ktp_adult && self.rng.chance(0.99);
-            members.push(self.person(p, mother_birth, true, name, ktp));
+            let mut mother = self.person(p, mother_birth, true, name, ktp);
+            mother.rel = if single { "kepala_keluarga" } else { "istri" };
+            members.push(mother);
         }
         let mut births: Vec<(Day, Option<usize>)> =
             kids.iter().enumerate().map(|(i, k)| (k.birth, Some(i))).collect();
@@ -648,7 +654,9 @@ impl<'p> Gen<'p> {
                         .max(Day::ymd(1938, 1, 1));
                 let p = pre(self, 0.85);
                 let name = self.name(female, None, birth, educated);
-                members.push(self.person(p, birth, female, name, ktp_adult));
+                let mut grandparent = self.person(p, birth, female, name, ktp_adult);
+                grandparent.rel = "orang_tua";
+                members.push(grandparent);
             }
         }
         if !extras && !kids.is_empty() && self.rng.chance(0.14) {
@@ -659,6 +667,7 @@ impl<'p> Gen<'p> {
             let name = self.name(female, None, birth, educated);
             let mut m = self.person(p, birth, female, name, ktp_adult);
             m.moved = self.rng.chance(0.05);
+            m.rel = "famili_lain";
             members.push(m);
         }
         let youngest_member = members.iter().map(|m| m.birth).max().unwrap_or(REF);
@@ -913,10 +922,14 @@ impl<'p> Gen<'p> {
         let head_birth = self.day(Day::ymd(1960, 1, 1), Day::ymd(1985, 12, 31));
         let carer_birth = self.day(Day::ymd(1975, 1, 1), Day::ymd(1998, 12, 31));
         let mut members = Vec::new();
-        for (birth, female) in [(head_birth, self.rng.chance(0.5)), (carer_birth, true)] {
+        for (birth, female, rel) in
+            [(head_birth, self.rng.chance(0.5), "kepala_keluarga"), (carer_birth, true, "famili_lain")]
+        {
             let p = self.prefix(0.85);
             let name = self.name(female, None, birth, 0.3);
-            members.push(self.person(p, birth, female, name, true));
+            let mut m = self.person(p, birth, female, name, true);
+            m.rel = rel;
+            members.push(m);
         }
         let mut enrol = Vec::new();
         let mut lurah_only = Vec::new();
@@ -927,6 +940,8 @@ impl<'p> Gen<'p> {
             let name = self.name(female, None, kid.birth, 0.0);
             let mut child = self.person(p, kid.birth, female, name, false);
             child.ktp = child.adult();
+            // Children in a care home are not the head's own children.
+            child.rel = "famili_lain";
             let who = members.len();
             if let Some((kind, status, grade)) = kid.school {
                 let school = self.plan.school(&mut self.rng, kind, status, self.kel.city);
@@ -1425,7 +1440,8 @@ impl<'p> Gen<'p> {
                 .date(m.birth)
                 .raw(if m.moved { b"" } else { kel_code })
                 .yes_no(m.ktp)
-                .yes_no(!m.moved);
+                .yes_no(!m.moved)
+                .raw(m.rel.as_bytes());
             self.out.end(&mut self.rng);
         }
         for e in &fam.enrol {

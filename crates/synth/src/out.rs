@@ -79,7 +79,7 @@ impl F {
     /// The header row, exactly as documented.
     pub(crate) fn header(self) -> &'static str {
         match self {
-            F::Dukcapil => "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki",
+            F::Dukcapil => "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki,relationship",
             F::Dtks => "nik,kk,decile,listed_since,region",
             F::Sktm => "nik,number,issued,valid_until",
             F::Dapodik | F::Emis => "nik,nisn,npsn,level,grade,active",

@@ -36,7 +36,7 @@ pub const FILES: [&str; 15] = [
 /// The documented headers.
 pub fn header(file: &str) -> &'static str {
     match file {
-        "dukcapil" => "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki",
+        "dukcapil" => "nik,kk,name,sex,birth_date,kelurahan,ktp_dki,domiciled_dki,relationship",
         "dtks" => "nik,kk,decile,listed_since,region",
         "sktm" => "nik,number,issued,valid_until",
         "dapodik" | "emis" => "nik,nisn,npsn,level,grade,active",
