@@ -189,6 +189,7 @@ impl Store {
         .await?;
         for chunk in entries.chunks(1000) {
             let sql = crate::values_sql(
+                self.backend,
                 "INSERT INTO decree_entries (stage, amendment, nik, status, level, school, npsn, kelurahan, \
                  routine, periodic, school_fee, monthly_total, change, reason)",
                 14,

@@ -342,8 +342,12 @@ impl Store {
                 let number = begin_run(&mut tx, run).await?;
                 sqlx::query("DELETE FROM decisions WHERE stage = $1").bind(&stage).execute(&mut *tx).await?;
                 for chunk in rows.chunks(1000) {
-                    let sql =
-                        values_sql(&format!("INSERT INTO decisions ({DECISION_COLUMNS})"), 20, chunk.len());
+                    let sql = values_sql(
+                        self.backend,
+                        &format!("INSERT INTO decisions ({DECISION_COLUMNS})"),
+                        20,
+                        chunk.len(),
+                    );
                     let mut q = sqlx::query(&sql);
                     for d in chunk {
                         q = q
@@ -577,9 +581,10 @@ async fn begin_run(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run: &RunRecord) -
     Ok(number)
 }
 
-/// `PREFIX VALUES ($1, ..., $n), (...)` for `rows` rows of `columns` values: numbered
-/// placeholders, which both SQLite and PostgreSQL read.
-pub(crate) fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
+/// `PREFIX VALUES (...), (...)` for `rows` rows of `columns` values. PostgreSQL takes
+/// numbered placeholders; SQLite gets `?`, bound by position: sqlx looks a numbered one
+/// up by name, which is quadratic in a statement of thousands of values.
+pub(crate) fn values_sql(backend: Backend, prefix: &str, columns: usize, rows: usize) -> String {
     use std::fmt::Write;
     let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
     sql.push_str(prefix);
@@ -587,7 +592,11 @@ pub(crate) fn values_sql(prefix: &str, columns: usize, rows: usize) -> String {
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..columns {
-            let _ = write!(sql, "{}${}", if c == 0 { "" } else { ", " }, r * columns + c + 1);
+            let sep = if c == 0 { "" } else { ", " };
+            let _ = match backend {
+                Backend::Sqlite => write!(sql, "{sep}?"),
+                Backend::Postgres => write!(sql, "{sep}${}", r * columns + c + 1),
+            };
         }
         sql.push(')');
     }
