@@ -190,9 +190,12 @@ pub fn decide(
 
     let mut families: HashMap<u64, Family> =
         candidates.iter().filter_map(|c| kk_of(c.nik)).map(|kk| (kk, Family::default())).collect();
+    let candidate_niks: std::collections::HashSet<Nik> = candidates.iter().map(|c| c.nik).collect();
     let mut dtks_by_nik: HashMap<Nik, &DtksEntry> = HashMap::new();
     for d in &src.dtks {
-        dtks_by_nik.insert(d.nik, d);
+        if candidate_niks.contains(&d.nik) {
+            dtks_by_nik.insert(d.nik, d);
+        }
         if let Some(f) = families.get_mut(&d.kk.as_u64()) {
             if d.address_in_jakarta {
                 f.dtks.get_or_insert(d.line);
@@ -226,10 +229,22 @@ pub fn decide(
             }
         }
     }
-    let samsat: HashMap<&str, &RegisteredVehicle> =
-        src.samsat.iter().map(|r| (r.plate.as_str(), r)).collect();
-    for v in src.bapenda.iter().filter(|v| v.car) {
-        let Some(f) = kk_of(v.owner).and_then(|kk| families.get_mut(&kk)) else { continue };
+    // Only the cars of candidates' families matter: look those plates up in Samsat.
+    let cars: Vec<(&TaxedVehicle, u64)> = src
+        .bapenda
+        .iter()
+        .filter(|v| v.car)
+        .filter_map(|v| kk_of(v.owner).filter(|kk| families.contains_key(kk)).map(|kk| (v, kk)))
+        .collect();
+    let plates: std::collections::HashSet<&str> = cars.iter().map(|(v, _)| v.plate.as_str()).collect();
+    let samsat: HashMap<&str, &RegisteredVehicle> = src
+        .samsat
+        .iter()
+        .filter(|r| plates.contains(r.plate.as_str()))
+        .map(|r| (r.plate.as_str(), r))
+        .collect();
+    for (v, kk) in cars {
+        let Some(f) = families.get_mut(&kk) else { continue };
         match samsat.get(v.plate.as_str()) {
             Some(r) if r.status != Registration::Active && r.status_date < as_of => {
                 f.car_conflicts.push(Conflict::Car {

@@ -340,6 +340,9 @@ impl Store {
             Backend::Sqlite => {
                 let mut tx = self.pool.begin().await?;
                 let number = begin_run(&mut tx, run).await?;
+                // A stage run writes millions of rows in one transaction: give this
+                // connection a page cache of 256 MB rather than the 2 MB default.
+                sqlx::query("PRAGMA cache_size = -262144").execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM decisions WHERE stage = $1").bind(&stage).execute(&mut *tx).await?;
                 for chunk in rows.chunks(1000) {
                     let sql = values_sql(
