@@ -619,9 +619,31 @@ impl<'p> Rules<'p> {
                 text_en: self.fill(&unknown_reason.texts.en, facts, None, Some(fact), Lang::En),
             });
         }
+        let mut basis = Vec::new();
+        if let Some(catalogue) = d.group {
+            if let Some(g) = policy
+                .groups
+                .iter()
+                .find(|g| g.catalogue == catalogue as usize && g.effective.contains(self.as_of))
+            {
+                basis.push(g.citation.as_str());
+                basis.extend(g.exempt.iter().map(|e| e.citation.as_str()));
+            }
+            let mask = self.groups.iter().find(|(c, _)| *c == catalogue).map_or(0, |(_, m)| *m);
+            for t in self.terms.iter().filter(|t| t.exemption.is_some() && mask & (1 << t.rule) != 0) {
+                let test_met = self.terms.iter().any(|u| {
+                    u.rule == t.rule && u.exemption.is_none() && !u.negate && u.check.eval(facts) == (1, 0)
+                });
+                if t.check.eval(facts) == (1, 0) && !test_met {
+                    let rule = &policy.rules[self.compiled[t.rule as usize].rule];
+                    basis.push(rule.exempt_when[t.exemption.unwrap_or_default() as usize].citation.as_str());
+                }
+            }
+        }
         Explanation {
             status: d.status,
             group: d.group.map(|g| policy.group_ids[g as usize].as_str()),
+            basis,
             reasons,
             monthly: d.monthly,
             policy: PolicyRef { id: &policy.id, version: &policy.version, sha256: &policy.sha256 },
@@ -735,6 +757,10 @@ pub struct ReasonText<'a> {
 pub struct Explanation<'a> {
     pub status: Status,
     pub group: Option<&'a str>,
+    /// The articles that made the child eligible: the qualifying group's, and each
+    /// exemption it relied on (e.g. Pasal 5 ayat 5 for a worker's family).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub basis: Vec<&'a str>,
     pub reasons: Vec<ReasonText<'a>>,
     pub monthly: Option<Monthly>,
     pub policy: PolicyRef<'a>,
