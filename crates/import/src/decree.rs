@@ -56,18 +56,21 @@ fn masked(nik: &str) -> String {
 
 /// The decision row for `facts` decided by `rules`, keeping what the run recorded.
 fn redecided(before: &DecisionRow, facts: &Facts, rules: &Rules, policy: &Policy) -> DecisionRow {
-    let d = rules.assess(facts);
-    let m = d.monthly.unwrap_or_default();
+    crate::verify::with_decision(before.clone(), policy, facts, &rules.assess(facts))
+}
+
+/// An officer's decision: eligible at `monthly`, or ineligible when `None`.
+fn officer_row(before: &DecisionRow, monthly: Option<kjp_domain::Monthly>) -> DecisionRow {
+    let m = monthly.unwrap_or_default();
     DecisionRow {
-        status: d.status.as_str().into(),
-        grp: d.group.map(|g| policy.group_ids[g as usize].clone()).unwrap_or_default(),
+        status: if monthly.is_some() { "eligible" } else { "ineligible" }.into(),
+        grp: if monthly.is_some() { before.grp.clone() } else { String::new() },
         routine: m.routine.get(),
         periodic: m.periodic.get(),
         school_fee: m.school_fee.get(),
-        monthly_total: if d.status == Status::Eligible { m.total.get() } else { 0 },
-        reasons: d.unmet.iter().map(|i| policy.reason(i).code.as_str()).collect::<Vec<_>>().join(";"),
-        unknown: d.unknown.iter().map(|f| f.input_field()).collect::<Vec<_>>().join(";"),
-        facts: encode::facts(facts, policy),
+        monthly_total: m.total.get(),
+        reasons: OFFICER_DECISION.into(),
+        unknown: String::new(),
         ..before.clone()
     }
 }
@@ -185,29 +188,9 @@ pub async fn resolve_one(
                 .level
                 .and_then(|l| rules.monthly(l, facts.school))
                 .ok_or_else(|| DecreeError::NoAmount(nik.masked()))?;
-            DecisionRow {
-                status: "eligible".into(),
-                grp: before.grp.clone(),
-                routine: m.routine.get(),
-                periodic: m.periodic.get(),
-                school_fee: m.school_fee.get(),
-                monthly_total: m.total.get(),
-                reasons: OFFICER_DECISION.into(),
-                unknown: String::new(),
-                ..before.clone()
-            }
+            officer_row(&before, Some(m))
         }
-        _ => DecisionRow {
-            status: "ineligible".into(),
-            grp: String::new(),
-            routine: 0,
-            periodic: 0,
-            school_fee: 0,
-            monthly_total: 0,
-            reasons: OFFICER_DECISION.into(),
-            unknown: String::new(),
-            ..before.clone()
-        },
+        _ => officer_row(&before, None),
     };
     let resolution = Resolution {
         nik: key,
@@ -255,27 +238,8 @@ pub async fn reapply(
             None => {
                 let facts = facts_of(&d, policy)?;
                 match (r.outcome.as_str(), facts.level.and_then(|l| rules.monthly(l, facts.school))) {
-                    ("eligible", Some(m)) => DecisionRow {
-                        status: "eligible".into(),
-                        routine: m.routine.get(),
-                        periodic: m.periodic.get(),
-                        school_fee: m.school_fee.get(),
-                        monthly_total: m.total.get(),
-                        reasons: OFFICER_DECISION.into(),
-                        unknown: String::new(),
-                        ..d.clone()
-                    },
-                    ("ineligible", _) => DecisionRow {
-                        status: "ineligible".into(),
-                        grp: String::new(),
-                        routine: 0,
-                        periodic: 0,
-                        school_fee: 0,
-                        monthly_total: 0,
-                        reasons: OFFICER_DECISION.into(),
-                        unknown: String::new(),
-                        ..d.clone()
-                    },
+                    ("eligible", Some(m)) => officer_row(&d, Some(m)),
+                    ("ineligible", _) => officer_row(&d, None),
                     _ => continue,
                 }
             }

@@ -436,31 +436,46 @@ struct Decided<'a> {
 
 fn row(policy: &Policy, c: Decided) -> DecisionRow {
     let Decided { nik, person: p, facts: f, decision: d, npsn, evidence: ev, conflicts } = c;
-    let m = d.monthly.unwrap_or_default();
-    DecisionRow {
+    let base = DecisionRow {
         nik: nik.to_string(),
         kk: p.map(|p| p.kk.to_string()).unwrap_or_default(),
         name: p.map(|p| p.name.clone()).unwrap_or_default(),
         birth_date: p.map(|p| p.birth_date.to_string()).unwrap_or_default(),
-        status: d.status.as_str().into(),
-        grp: d.group.map(|g| policy.group_ids[g as usize].clone()).unwrap_or_default(),
         level: f.level.map(|l| l.code().to_string()).unwrap_or_default(),
         school: f.school.map(SchoolType::code).unwrap_or_default().into(),
         npsn,
         kelurahan: p.and_then(|p| p.kelurahan).map(|k| k.code().to_string()).unwrap_or_default(),
-        routine: m.routine.get(),
-        periodic: m.periodic.get(),
-        school_fee: m.school_fee.get(),
-        monthly_total: if d.status == Status::Eligible { m.total.get() } else { 0 },
-        reasons: d.unmet.iter().map(|i| policy.reason(i).code.as_str()).collect::<Vec<_>>().join(";"),
-        unknown: d.unknown.iter().map(|f| f.input_field()).collect::<Vec<_>>().join(";"),
         conflicts: if conflicts.is_empty() {
             String::new()
         } else {
             serde_json::to_string(conflicts).expect("conflicts serialize")
         },
         evidence: ev.0,
+        ..DecisionRow::default()
+    };
+    with_decision(base, policy, f, d)
+}
+
+/// `row` with the columns a decision sets: status, group, amounts, reasons, unknown
+/// facts and the encoded facts.
+pub(crate) fn with_decision(
+    row: DecisionRow,
+    policy: &Policy,
+    f: &Facts,
+    d: &kjp_domain::Decision,
+) -> DecisionRow {
+    let m = d.monthly.unwrap_or_default();
+    DecisionRow {
+        status: d.status.as_str().into(),
+        grp: d.group.map(|g| policy.group_ids[g as usize].clone()).unwrap_or_default(),
+        routine: m.routine.get(),
+        periodic: m.periodic.get(),
+        school_fee: m.school_fee.get(),
+        monthly_total: if d.status == Status::Eligible { m.total.get() } else { 0 },
+        reasons: d.unmet.iter().map(|i| policy.reason(i).code.as_str()).collect::<Vec<_>>().join(";"),
+        unknown: d.unknown.iter().map(|f| f.input_field()).collect::<Vec<_>>().join(";"),
         facts: encode::facts(f, policy),
+        ..row
     }
 }
 
