@@ -1,0 +1,186 @@
+//! The status index: what the public check answers, built whole from the store at startup
+//! (and again on reload) and then never changed. Lookups read only this, never the database,
+//! so staff work and stage runs cannot slow the public page down.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use kjp_domain::Stage;
+use kjp_store::{StageState, Store};
+
+/// Everything the public check knows, per stage.
+#[derive(Debug, Default)]
+pub struct Index {
+    stages: HashMap<Stage, StageIndex>,
+}
+
+#[derive(Debug)]
+enum StageIndex {
+    /// Verified or still open: every NIK is "in process".
+    InProcess,
+    /// Decreed: one entry per decided child.
+    Decreed(HashMap<u64, Entry>),
+}
+
+/// One child of a decreed stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub birth_date: NaiveDate,
+    /// e.g. "S*** R***": enough for a parent to recognise, not to identify.
+    pub masked_name: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Recipient {
+        level: String,
+        routine: i64,
+        periodic: i64,
+        school_fee: i64,
+        total: i64,
+    },
+    /// Reason codes of the policy, in the decision's order.
+    NotRecipient {
+        reasons: Vec<String>,
+    },
+    // TODO(issue 5 item 1, decree ceiling): `Unfunded` (eligible beyond the budget ceiling)
+    // once the decree records `eligible_unfunded` children; they are not in the data yet.
+    // TODO(sanctions, Pergub 110/2021 Pasal 23-24): `Revoked` with the sanction's reason once
+    // sanctions withdraw a decreed recipient; nothing records that yet.
+}
+
+/// The answer to one lookup. An unknown NIK and a wrong date of birth are both `NotFound`:
+/// the check must not tell who is in the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer<'a> {
+    InProcess,
+    Found(&'a Entry),
+    NotFound,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Store(#[from] kjp_store::StoreError),
+    #[error("stage {stage}: {problem}")]
+    Corrupt { stage: Stage, problem: String },
+}
+
+impl Index {
+    /// Reads every stage of the store. Decisions stay in the store; only what the page
+    /// shows is kept.
+    pub async fn build(store: &Store) -> Result<Index, IndexError> {
+        let mut stages = HashMap::new();
+        for row in store.stages().await? {
+            if row.state != StageState::Decreed {
+                stages.insert(row.stage, StageIndex::InProcess);
+                continue;
+            }
+            let stage = row.stage;
+            let corrupt = |problem: String| IndexError::Corrupt { stage, problem };
+            // TODO(issue 5 item 1, amendments): apply numbered amendments (added/removed
+            // children) on top of the decree; only amendment 0 is read here.
+            let mut recipients = HashMap::new();
+            for e in store.decree_entries(stage, 0).await? {
+                if e.status == "recipient" {
+                    let nik: u64 =
+                        e.nik.parse().map_err(|_| corrupt("a decree entry has a malformed NIK".into()))?;
+                    recipients.insert(nik, e);
+                }
+            }
+            let mut entries = HashMap::with_capacity(recipients.len() * 2);
+            let mut bad = 0u64;
+            store
+                .each_decision(stage, |d| {
+                    let (Ok(nik), Ok(birth_date)) =
+                        (d.nik.parse::<u64>(), NaiveDate::parse_from_str(&d.birth_date, "%Y-%m-%d"))
+                    else {
+                        // A child without a known birth date cannot be checked publicly.
+                        bad += 1;
+                        return;
+                    };
+                    let outcome = match recipients.get(&nik) {
+                        Some(e) => Outcome::Recipient {
+                            level: e.level.clone(),
+                            routine: e.routine,
+                            periodic: e.periodic,
+                            school_fee: e.school_fee,
+                            total: e.monthly_total,
+                        },
+                        None => Outcome::NotRecipient {
+                            reasons: d
+                                .reasons
+                                .split(';')
+                                .filter(|r| !r.is_empty())
+                                .map(str::to_owned)
+                                .collect(),
+                        },
+                    };
+                    entries.insert(nik, Entry { birth_date, masked_name: mask_name(&d.name), outcome });
+                })
+                .await?;
+            if recipients.keys().any(|n| !entries.contains_key(n)) {
+                return Err(corrupt("a recipient of the decree has no decision with a birth date".into()));
+            }
+            if bad > 0 {
+                eprintln!(
+                    "status index: stage {stage}: {bad} decision(s) without a usable birth date left out"
+                );
+            }
+            stages.insert(stage, StageIndex::Decreed(entries));
+        }
+        Ok(Index { stages })
+    }
+
+    /// The answer for a child. A stage the store does not know yet is still in process.
+    pub fn lookup(&self, stage: Stage, nik: u64, birth_date: NaiveDate) -> Answer<'_> {
+        match self.stages.get(&stage) {
+            None | Some(StageIndex::InProcess) => Answer::InProcess,
+            Some(StageIndex::Decreed(entries)) => match entries.get(&nik) {
+                Some(e) if e.birth_date == birth_date => Answer::Found(e),
+                _ => Answer::NotFound,
+            },
+        }
+    }
+
+    /// How many children each decreed stage holds (for `/healthz` and the startup line).
+    pub fn sizes(&self) -> Vec<(Stage, Option<usize>)> {
+        let mut v: Vec<_> = self
+            .stages
+            .iter()
+            .map(|(s, i)| {
+                (
+                    *s,
+                    match i {
+                        StageIndex::InProcess => None,
+                        StageIndex::Decreed(e) => Some(e.len()),
+                    },
+                )
+            })
+            .collect();
+        v.sort_by_key(|(s, _)| *s);
+        v
+    }
+}
+
+/// "Siti Rahayu" -> "S*** R***": the first letter of each word.
+pub fn mask_name(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .map(|c| format!("{c}***"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_masked_word_by_word() {
+        assert_eq!(mask_name("Siti  Rahayu"), "S*** R***");
+        assert_eq!(mask_name("Candra"), "C***");
+        assert_eq!(mask_name(""), "");
+    }
+}

@@ -1,0 +1,36 @@
+//! Per-client rate limiting: a fixed one-minute window per client address.
+//!
+//! The key is the TCP peer address. Behind a reverse proxy every client shares the proxy's
+//! address; limit there (or teach this a trusted forwarded header) before deploying so.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    per_minute: u32,
+    start: Instant,
+    /// The current window's number and the count per client in it.
+    window: Mutex<(u64, HashMap<IpAddr, u32>)>,
+}
+
+impl Limiter {
+    pub(crate) fn new(per_minute: u32) -> Limiter {
+        Limiter { per_minute, start: Instant::now(), window: Mutex::new((0, HashMap::new())) }
+    }
+
+    /// Counts a request; false when the client is over its limit for this minute.
+    pub(crate) fn allow(&self, client: IpAddr) -> bool {
+        let minute = self.start.elapsed().as_secs() / 60;
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if w.0 != minute {
+            // A new window: forget everyone (keeps the map bounded by one minute's clients).
+            *w = (minute, HashMap::new());
+        }
+        let n = w.1.entry(client).or_insert(0);
+        *n = n.saturating_add(1);
+        *n <= self.per_minute
+    }
+}

@@ -1,0 +1,696 @@
+//! Routes, form validation, the page templates and their two languages.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Json, Router};
+use chrono::{Datelike, NaiveDate};
+use kjp_domain::{Nik, Rupiah, Stage};
+use serde::{Deserialize, Serialize};
+
+use crate::index::{Answer, Outcome};
+use crate::AppState;
+
+const CSS: &str = include_str!("../templates/style.css");
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/cek", axum::routing::post(check_page))
+        .route("/api/v1/status", get(check_json))
+        .route("/healthz", get(healthz))
+        .route("/style.css", get(style))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    );
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "x-frame-options", "DENY");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        // Answers are personal: no shared cache may keep them.
+        set(h, "cache-control", "no-store");
+    }
+    res
+}
+
+async fn rate_limit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/style.css" || state.inner.limiter.allow(peer.ip()) {
+        return next.run(req).await;
+    }
+    let mut res = if path.starts_with("/api/") {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(serde_json::json!({"error": "too many requests: try again in a minute"})),
+        )
+            .into_response()
+    } else {
+        let lang = Lang::from_query(req.uri().query());
+        let page = BusyPage { t: lang.texts(), lang: lang.code() };
+        render(StatusCode::TOO_MANY_REQUESTS, &page)
+    };
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    res
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let stages: Vec<_> = state
+        .index()
+        .sizes()
+        .into_iter()
+        .map(|(s, n)| serde_json::json!({"stage": s.to_string(), "decreed": n.is_some(), "children": n}))
+        .collect();
+    Json(serde_json::json!({"status": "ok", "stages": stages}))
+}
+
+async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        CSS,
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Languages
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Id,
+    En,
+}
+
+impl Lang {
+    fn parse(raw: Option<&str>) -> Lang {
+        match raw {
+            Some("en") => Lang::En,
+            _ => Lang::Id,
+        }
+    }
+    fn from_query(query: Option<&str>) -> Lang {
+        let en = query.is_some_and(|q| q.split('&').any(|p| p == "lang=en"));
+        if en {
+            Lang::En
+        } else {
+            Lang::Id
+        }
+    }
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Id => "id",
+            Lang::En => "en",
+        }
+    }
+    fn texts(self) -> &'static Texts {
+        match self {
+            Lang::Id => &ID,
+            Lang::En => &EN,
+        }
+    }
+}
+
+/// The fixed words of the page, in one language.
+#[derive(Debug)]
+struct Texts {
+    title: &'static str,
+    intro: &'static str,
+    nik: &'static str,
+    nik_hint: &'static str,
+    birth_date: &'static str,
+    year: &'static str,
+    stage: &'static str,
+    stage_1: &'static str,
+    stage_2: &'static str,
+    button: &'static str,
+    switch_label: &'static str,
+    switch_lang: &'static str,
+    recipient: &'static str,
+    name: &'static str,
+    level: &'static str,
+    routine: &'static str,
+    periodic: &'static str,
+    school_fee: &'static str,
+    total: &'static str,
+    months: &'static str,
+    not_recipient: &'static str,
+    reason: &'static str,
+    next_steps: &'static str,
+    service_post: &'static str,
+    dtks: &'static str,
+    in_process: &'static str,
+    in_process_body: &'static str,
+    not_found: &'static str,
+    not_found_body: &'static str,
+    busy_title: &'static str,
+    busy_body: &'static str,
+    back: &'static str,
+    errors: &'static str,
+}
+
+static ID: Texts = Texts {
+    title: "Cek Status KJP Plus",
+    intro: "Masukkan NIK dan tanggal lahir siswa, pilih tahun dan tahap, lalu tekan CEK.",
+    nik: "NIK siswa",
+    nik_hint: "16 angka, sesuai Kartu Keluarga",
+    birth_date: "Tanggal lahir",
+    year: "Tahun",
+    stage: "Tahap",
+    stage_1: "Tahap 1 (Januari-Juni)",
+    stage_2: "Tahap 2 (Juli-Desember)",
+    button: "CEK",
+    switch_label: "English",
+    switch_lang: "en",
+    recipient: "Siswa terdaftar sebagai PENERIMA KJP Plus",
+    name: "Nama",
+    level: "Jenjang",
+    routine: "Dana rutin per bulan",
+    periodic: "Dana berkala per bulan",
+    school_fee: "Biaya SPP sekolah swasta per bulan",
+    total: "Jumlah per bulan",
+    months: "Bulan manfaat",
+    not_recipient: "Siswa BUKAN penerima KJP Plus pada tahap ini",
+    reason: "Alasan",
+    next_steps: "Langkah selanjutnya",
+    service_post: "Datang ke pos pelayanan KJP Plus di kantor kecamatan tempat tinggal Anda, Senin sampai Jumat pukul 08.00 sampai 15.00 WIB. Petugas menjelaskan keputusan dan menerima pengaduan.",
+    dtks: "Jika keluarga belum terdaftar dalam DTKS, daftarkan melalui pemutakhiran DTKS di kelurahan (Dinas Sosial); pos pelayanan di kecamatan dapat membantu.",
+    in_process: "Masih dalam proses",
+    in_process_body: "Penerima tahap ini belum ditetapkan dengan Keputusan Gubernur. Silakan cek kembali setelah pengumuman.",
+    not_found: "Data tidak ditemukan",
+    not_found_body: "Tidak ada data untuk NIK dan tanggal lahir ini pada tahap tersebut. Periksa kembali NIK dan tanggal lahir. Jika sudah benar, datang ke pos pelayanan KJP Plus di kantor kecamatan, Senin sampai Jumat pukul 08.00 sampai 15.00 WIB.",
+    busy_title: "Terlalu banyak permintaan",
+    busy_body: "Anda mengirim terlalu banyak permintaan dalam satu menit. Silakan tunggu sebentar lalu coba lagi.",
+    back: "Kembali ke formulir",
+    errors: "Periksa kembali isian yang ditandai.",
+};
+
+static EN: Texts = Texts {
+    title: "KJP Plus Status Check",
+    intro: "Enter the student's NIK and date of birth, choose the year and the stage, then press CEK.",
+    nik: "Student's NIK",
+    nik_hint: "16 digits, as on the family card",
+    birth_date: "Date of birth",
+    year: "Year",
+    stage: "Stage",
+    stage_1: "Stage 1 (January-June)",
+    stage_2: "Stage 2 (July-December)",
+    button: "CEK",
+    switch_label: "Bahasa Indonesia",
+    switch_lang: "id",
+    recipient: "The student is a KJP Plus RECIPIENT",
+    name: "Name",
+    level: "School level",
+    routine: "Routine funds per month",
+    periodic: "Periodic funds per month",
+    school_fee: "Private-school fee per month",
+    total: "Total per month",
+    months: "Benefit months",
+    not_recipient: "The student is NOT a KJP Plus recipient in this stage",
+    reason: "Reason",
+    next_steps: "What to do next",
+    service_post: "Visit the KJP Plus service post at your kecamatan (sub-district) office, Monday to Friday 08:00 to 15:00 WIB. The officers explain the decision and take complaints.",
+    dtks: "If the family is not in the social welfare data (DTKS), register through the DTKS update at the kelurahan (social office); the service post at the kecamatan can help.",
+    in_process: "Still in process",
+    in_process_body: "The recipients of this stage have not yet been fixed by the Governor's decree. Please check again after the announcement.",
+    not_found: "No data found",
+    not_found_body: "There is no data for this NIK and date of birth in that stage. Check the NIK and the date of birth. If they are right, visit the KJP Plus service post at the kecamatan office, Monday to Friday 08:00 to 15:00 WIB.",
+    busy_title: "Too many requests",
+    busy_body: "You sent too many requests in one minute. Please wait a moment and try again.",
+    back: "Back to the form",
+    errors: "Please check the marked fields.",
+};
+
+const MONTHS_ID: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+// ---------------------------------------------------------------------------------------
+// Input: raw strings in, domain values or a message per field out.
+
+/// The form or query as typed; every field optional so a missing one gets our message.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawInput {
+    nik: Option<String>,
+    birth_date: Option<String>,
+    year: Option<String>,
+    stage: Option<String>,
+    lang: Option<String>,
+}
+
+#[derive(Debug)]
+struct Input {
+    nik: Nik,
+    birth_date: NaiveDate,
+    stage: Stage,
+}
+
+/// A message per field, in the page's language.
+#[derive(Debug, Default)]
+struct FieldErrors {
+    nik: Option<String>,
+    birth_date: Option<String>,
+    year: Option<String>,
+    stage: Option<String>,
+}
+
+impl FieldErrors {
+    /// The first field in error and its message (for the JSON API).
+    fn first(&self) -> Option<(&'static str, &str)> {
+        [("nik", &self.nik), ("birth_date", &self.birth_date), ("year", &self.year), ("stage", &self.stage)]
+            .into_iter()
+            .find_map(|(f, m)| m.as_deref().map(|m| (f, m)))
+    }
+}
+
+fn validate(raw: &RawInput, lang: Lang) -> Result<Input, FieldErrors> {
+    let en = lang == Lang::En;
+    let pick = |id: String, en_text: String| if en { en_text } else { id };
+    let mut errs = FieldErrors::default();
+
+    let nik_raw = raw.nik.as_deref().unwrap_or("").trim();
+    let nik = if nik_raw.is_empty() {
+        errs.nik = Some(pick("NIK wajib diisi.".into(), "Enter the NIK.".into()));
+        None
+    } else if !nik_raw.bytes().all(|b| b.is_ascii_digit()) {
+        errs.nik =
+            Some(pick("NIK hanya boleh berisi angka.".into(), "The NIK may only contain digits.".into()));
+        None
+    } else if nik_raw.len() != 16 {
+        let n = nik_raw.len();
+        errs.nik = Some(pick(
+            format!("NIK harus 16 angka; yang diisi {n} angka."),
+            format!("The NIK has 16 digits; {n} were entered."),
+        ));
+        None
+    } else {
+        match Nik::parse(nik_raw) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errs.nik = Some(pick(
+                    format!("NIK tidak valid: {}.", e.problem()),
+                    format!("Not a valid NIK: {}.", e.problem()),
+                ));
+                None
+            }
+        }
+    };
+
+    let date_raw = raw.birth_date.as_deref().unwrap_or("").trim();
+    let birth_date = if date_raw.is_empty() {
+        errs.birth_date = Some(pick("Tanggal lahir wajib diisi.".into(), "Enter the date of birth.".into()));
+        None
+    } else {
+        match parse_date(date_raw) {
+            DateCheck::Ok(d) => Some(d),
+            DateCheck::Shape => {
+                errs.birth_date = Some(pick(
+                    "Tulis tanggal lahir sebagai TTTT-BB-HH, misalnya 2012-03-04.".into(),
+                    "Write the date of birth as YYYY-MM-DD, e.g. 2012-03-04.".into(),
+                ));
+                None
+            }
+            DateCheck::NoSuchDay => {
+                errs.birth_date = Some(pick(
+                    format!("Tanggal {date_raw} tidak ada di kalender."),
+                    format!("The date {date_raw} does not exist."),
+                ));
+                None
+            }
+        }
+    };
+
+    let year_raw = raw.year.as_deref().unwrap_or("").trim();
+    let year = match year_raw.parse::<i32>() {
+        Ok(y) if (2012..=2100).contains(&y) && year_raw.len() == 4 => Some(y),
+        _ => {
+            errs.year = Some(pick(
+                "Tahun harus empat angka, mulai 2012.".into(),
+                "The year has four digits, from 2012.".into(),
+            ));
+            None
+        }
+    };
+
+    let stage_raw = raw.stage.as_deref().unwrap_or("").trim();
+    let half = match stage_raw {
+        "1" => Some(1u8),
+        "2" => Some(2u8),
+        _ => {
+            errs.stage = Some(pick("Tahap harus 1 atau 2.".into(), "The stage is 1 or 2.".into()));
+            None
+        }
+    };
+
+    match (nik, birth_date, year, half) {
+        (Some(nik), Some(birth_date), Some(year), Some(half)) => match Stage::new(year, half) {
+            Ok(stage) => Ok(Input { nik, birth_date, stage }),
+            Err(_) => {
+                errs.year = Some(pick("Tahun tidak dikenal.".into(), "Unknown year.".into()));
+                Err(errs)
+            }
+        },
+        _ => Err(errs),
+    }
+}
+
+enum DateCheck {
+    Ok(NaiveDate),
+    Shape,
+    NoSuchDay,
+}
+
+fn parse_date(raw: &str) -> DateCheck {
+    let parts: Vec<&str> = raw.split('-').collect();
+    let shaped = parts.len() == 3
+        && [4, 2, 2].iter().zip(&parts).all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_digit()));
+    if !shaped {
+        return DateCheck::Shape;
+    }
+    let num = |p: &str| p.parse::<u32>().unwrap_or(0);
+    match NaiveDate::from_ymd_opt(num(parts[0]) as i32, num(parts[1]), num(parts[2])) {
+        Some(d) => DateCheck::Ok(d),
+        None => DateCheck::NoSuchDay,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The page
+
+#[derive(Template)]
+#[template(path = "page.html")]
+struct Page {
+    t: &'static Texts,
+    lang: &'static str,
+    form: Echo,
+    errors: FieldErrors,
+    has_errors: bool,
+    answer: Option<AnswerView>,
+}
+
+#[derive(Template)]
+#[template(path = "busy.html")]
+struct BusyPage {
+    t: &'static Texts,
+    lang: &'static str,
+}
+
+/// What was typed, shown back in the form.
+#[derive(Debug, Default)]
+struct Echo {
+    nik: String,
+    birth_date: String,
+    year: String,
+    stage: String,
+}
+
+#[derive(Debug)]
+struct AnswerView {
+    /// recipient, not_recipient, in_process or not_found.
+    kind: &'static str,
+    masked_name: String,
+    level: String,
+    routine: String,
+    periodic: String,
+    school_fee: String,
+    has_school_fee: bool,
+    total: String,
+    months: Vec<String>,
+    reasons: Vec<String>,
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            eprintln!("template error: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
+        }
+    }
+}
+
+async fn home(Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::parse(q.lang.as_deref());
+    let this_year = chrono::Utc::now().year();
+    let form = Echo { year: this_year.to_string(), stage: "1".into(), ..Echo::default() };
+    let page = Page {
+        t: lang.texts(),
+        lang: lang.code(),
+        form,
+        errors: FieldErrors::default(),
+        has_errors: false,
+        answer: None,
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, FormRejection>) -> Response {
+    let raw = form.map(|Form(f)| f).unwrap_or_default();
+    let lang = Lang::parse(raw.lang.as_deref());
+    let echo = Echo {
+        nik: raw.nik.clone().unwrap_or_default(),
+        birth_date: raw.birth_date.clone().unwrap_or_default(),
+        year: raw.year.clone().unwrap_or_default(),
+        stage: raw.stage.clone().unwrap_or_default(),
+    };
+    let t = lang.texts();
+    match validate(&raw, lang) {
+        Err(errors) => {
+            let page = Page { t, lang: lang.code(), form: echo, errors, has_errors: true, answer: None };
+            render(StatusCode::BAD_REQUEST, &page)
+        }
+        Ok(input) => {
+            let index = state.index();
+            let answer = view(
+                &state,
+                index.lookup(input.stage, input.nik.as_u64(), input.birth_date),
+                input.stage,
+                lang,
+            );
+            let page = Page {
+                t,
+                lang: lang.code(),
+                form: echo,
+                errors: FieldErrors::default(),
+                has_errors: false,
+                answer: Some(answer),
+            };
+            render(StatusCode::OK, &page)
+        }
+    }
+}
+
+/// A reason's plain words from the policy, in Indonesian and English.
+fn reason_text(state: &AppState, code: &str) -> (String, String) {
+    let policy = &state.inner.policy;
+    match policy.reason_index(code) {
+        Some(i) => {
+            let r = policy.reason(i);
+            (r.texts.id.clone(), r.texts.en.clone())
+        }
+        // A code the policy does not name (should not happen): show the code rather than nothing.
+        None => (code.to_owned(), code.to_owned()),
+    }
+}
+
+fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> AnswerView {
+    let mut v = AnswerView {
+        kind: "not_found",
+        masked_name: String::new(),
+        level: String::new(),
+        routine: String::new(),
+        periodic: String::new(),
+        school_fee: String::new(),
+        has_school_fee: false,
+        total: String::new(),
+        months: Vec::new(),
+        reasons: Vec::new(),
+    };
+    match answer {
+        Answer::InProcess => v.kind = "in_process",
+        Answer::NotFound => {}
+        Answer::Found(e) => match &e.outcome {
+            Outcome::Recipient { level, routine, periodic, school_fee, total } => {
+                v.kind = "recipient";
+                v.masked_name = e.masked_name.clone();
+                v.level = level.clone();
+                v.routine = Rupiah::new(*routine).to_string();
+                v.periodic = Rupiah::new(*periodic).to_string();
+                v.school_fee = Rupiah::new(*school_fee).to_string();
+                v.has_school_fee = *school_fee > 0;
+                v.total = Rupiah::new(*total).to_string();
+                let names = if lang == Lang::En { &MONTHS_EN } else { &MONTHS_ID };
+                v.months = stage
+                    .benefit_months()
+                    .iter()
+                    .map(|m| format!("{} {}", names[m.month0() as usize], m.year()))
+                    .collect();
+            }
+            Outcome::NotRecipient { reasons } => {
+                v.kind = "not_recipient";
+                v.reasons = reasons
+                    .iter()
+                    .map(|c| {
+                        let (id, en) = reason_text(state, c);
+                        if lang == Lang::En {
+                            en
+                        } else {
+                            id
+                        }
+                    })
+                    .collect();
+            }
+        },
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON
+
+#[derive(Debug, Serialize)]
+struct StatusJson {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    monthly: Option<MonthlyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    benefit_months: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons: Option<Vec<ReasonJson>>,
+}
+
+#[derive(Debug, Serialize)]
+struct MonthlyJson {
+    routine: i64,
+    periodic: i64,
+    school_fee: i64,
+    total: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct ReasonJson {
+    code: String,
+    text_id: String,
+    text_en: String,
+}
+
+fn json_error(field: Option<&str>, message: &str) -> Response {
+    let body = match field {
+        Some(f) => serde_json::json!({"error": message, "field": f}),
+        None => serde_json::json!({"error": message}),
+    };
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+async fn check_json(
+    State(state): State<AppState>,
+    query: Result<Query<RawInput>, QueryRejection>,
+) -> Response {
+    let Ok(Query(raw)) = query else {
+        return json_error(None, "the query string could not be read");
+    };
+    let input = match validate(&raw, Lang::En) {
+        Ok(i) => i,
+        Err(errs) => {
+            let (field, message) = errs.first().unwrap_or(("nik", "invalid input"));
+            return json_error(Some(field), message);
+        }
+    };
+    let index = state.index();
+    let none =
+        StatusJson { status: "not_found", level: None, monthly: None, benefit_months: None, reasons: None };
+    let (code, body) = match index.lookup(input.stage, input.nik.as_u64(), input.birth_date) {
+        Answer::InProcess => (StatusCode::OK, StatusJson { status: "in_process", ..none }),
+        Answer::NotFound => (StatusCode::NOT_FOUND, none),
+        Answer::Found(e) => match &e.outcome {
+            Outcome::Recipient { level, routine, periodic, school_fee, total } => (
+                StatusCode::OK,
+                StatusJson {
+                    status: "recipient",
+                    level: Some(level.clone()),
+                    monthly: Some(MonthlyJson {
+                        routine: *routine,
+                        periodic: *periodic,
+                        school_fee: *school_fee,
+                        total: *total,
+                    }),
+                    benefit_months: Some(
+                        input.stage.benefit_months().iter().map(|m| m.format("%Y-%m").to_string()).collect(),
+                    ),
+                    ..none
+                },
+            ),
+            Outcome::NotRecipient { reasons } => (
+                StatusCode::OK,
+                StatusJson {
+                    status: "not_recipient",
+                    reasons: Some(
+                        reasons
+                            .iter()
+                            .map(|c| {
+                                let (text_id, text_en) = reason_text(&state, c);
+                                ReasonJson { code: c.clone(), text_id, text_en }
+                            })
+                            .collect(),
+                    ),
+                    ..none
+                },
+            ),
+        },
+    };
+    (code, Json(body)).into_response()
+}
