@@ -106,6 +106,23 @@ enum Command {
     /// Benchmarks that need real data files.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Serve the public status check (page at /, JSON at /api/v1/status, /healthz).
+    ///
+    /// Answers come from an in-memory index built from the decreed stages at startup and
+    /// rebuilt periodically; a stage not yet decreed answers "in process".
+    Serve {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: std::net::IpAddr,
+        /// Requests per minute allowed per client address.
+        #[arg(long, default_value_t = 60)]
+        rate_per_minute: u32,
+        /// Rebuild the index from the database every this many seconds.
+        #[arg(long, default_value_t = 60)]
+        reload_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -405,6 +422,28 @@ async fn demo(scale: f64, seed: u64, dir: &Path) -> anyhow::Result<ExitCode> {
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo { scale, seed, dir } => return demo(scale, seed, &dir).await,
+        Command::Serve { port, bind, rate_per_minute, reload_secs } => {
+            let store = store().await?;
+            let config = kjp_server::Config { rate_per_minute };
+            let state = kjp_server::AppState::load(store, Policy::kjp_plus(), config)
+                .await
+                .context("building the status index")?;
+            for (stage, children) in state.index().sizes() {
+                match children {
+                    Some(n) => println!("Stage {stage}: decreed, {n} children indexed"),
+                    None => println!("Stage {stage}: not decreed (answers \"in process\")"),
+                }
+            }
+            let _reloader = state.spawn_reloader(std::time::Duration::from_secs(reload_secs.max(1)));
+            let listener = tokio::net::TcpListener::bind((bind, port))
+                .await
+                .with_context(|| format!("listening on {bind}:{port}"))?;
+            println!("Status check at http://{}/", listener.local_addr()?);
+            kjp_server::serve(listener, state, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        }
         Command::Import { data, files, force } => {
             let files = match data {
                 Some(dir) => kjp_import::source_files(&dir)?,
@@ -594,7 +633,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate { scale, seed, out } => {
             generate(scale, seed, &out)?;
         }
-        command @ (Command::Import { .. } | Command::Stage(_) | Command::Bench(_) | Command::Demo { .. }) => {
+        command @ (Command::Import { .. }
+        | Command::Stage(_)
+        | Command::Bench(_)
+        | Command::Demo { .. }
+        | Command::Serve { .. }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             return runtime.block_on(run_async(command));
         }
