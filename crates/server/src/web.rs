@@ -141,6 +141,7 @@ struct Texts {
     nik: &'static str,
     nik_hint: &'static str,
     birth_date: &'static str,
+    date_hint: &'static str,
     year: &'static str,
     stage: &'static str,
     stage_1: &'static str,
@@ -177,6 +178,7 @@ static ID: Texts = Texts {
     nik: "NIK siswa",
     nik_hint: "16 angka, sesuai Kartu Keluarga",
     birth_date: "Tanggal lahir",
+    date_hint: "HH-BB-TTTT, misalnya 04-03-2012",
     year: "Tahun",
     stage: "Tahap",
     stage_1: "Tahap 1 (Januari-Juni)",
@@ -213,6 +215,7 @@ static EN: Texts = Texts {
     nik: "Student's NIK",
     nik_hint: "16 digits, as on the family card",
     birth_date: "Date of birth",
+    date_hint: "DD-MM-YYYY, e.g. 04-03-2012",
     year: "Year",
     stage: "Stage",
     stage_1: "Stage 1 (January-June)",
@@ -310,7 +313,8 @@ impl FieldErrors {
     }
 }
 
-fn validate(raw: &RawInput, lang: Lang) -> Result<Input, FieldErrors> {
+/// `lenient`: the page also accepts DD-MM-YYYY dates; the API only YYYY-MM-DD.
+fn validate(raw: &RawInput, lang: Lang, lenient: bool) -> Result<Input, FieldErrors> {
     let en = lang == Lang::En;
     let pick = |id: String, en_text: String| if en { en_text } else { id };
     let mut errs = FieldErrors::default();
@@ -334,10 +338,8 @@ fn validate(raw: &RawInput, lang: Lang) -> Result<Input, FieldErrors> {
         match Nik::parse(nik_raw) {
             Ok(n) => Some(n),
             Err(e) => {
-                errs.nik = Some(pick(
-                    format!("NIK tidak valid: {}.", e.problem()),
-                    format!("Not a valid NIK: {}.", e.problem()),
-                ));
+                errs.nik =
+                    Some(pick(nik_problem_id(e.problem()), format!("Not a valid NIK: {}.", e.problem())));
                 None
             }
         }
@@ -348,12 +350,17 @@ fn validate(raw: &RawInput, lang: Lang) -> Result<Input, FieldErrors> {
         errs.birth_date = Some(pick("Tanggal lahir wajib diisi.".into(), "Enter the date of birth.".into()));
         None
     } else {
-        match parse_date(date_raw) {
+        match parse_date(date_raw, lenient) {
             DateCheck::Ok(d) => Some(d),
             DateCheck::Shape => {
                 errs.birth_date = Some(pick(
-                    "Tulis tanggal lahir sebagai TTTT-BB-HH, misalnya 2012-03-04.".into(),
-                    "Write the date of birth as YYYY-MM-DD, e.g. 2012-03-04.".into(),
+                    "Tulis tanggal lahir sebagai HH-BB-TTTT, misalnya 04-03-2012.".into(),
+                    if lenient {
+                        "Write the date of birth as DD-MM-YYYY, e.g. 04-03-2012."
+                    } else {
+                        "Write the date of birth as YYYY-MM-DD, e.g. 2012-03-04."
+                    }
+                    .into(),
                 ));
                 None
             }
@@ -401,21 +408,38 @@ fn validate(raw: &RawInput, lang: Lang) -> Result<Input, FieldErrors> {
     }
 }
 
+/// Which part of a well-formed 16-digit NIK is wrong, in Indonesian (the domain's
+/// messages are English).
+fn nik_problem_id(problem: &str) -> String {
+    let part = if problem.starts_with("province") {
+        "kode provinsi (2 angka pertama) tidak ada"
+    } else if problem.starts_with("day") || problem.starts_with("month") {
+        "tanggal lahir di dalam NIK (angka ke-7 sampai ke-12) bukan tanggal yang ada"
+    } else if problem.starts_with("serial") {
+        "nomor urut (4 angka terakhir) tidak boleh 0000"
+    } else {
+        "kode wilayah (6 angka pertama) tidak ada"
+    };
+    format!("NIK tidak valid: {part}.")
+}
+
 enum DateCheck {
     Ok(NaiveDate),
     Shape,
     NoSuchDay,
 }
 
-fn parse_date(raw: &str) -> DateCheck {
-    let parts: Vec<&str> = raw.split('-').collect();
-    let shaped = parts.len() == 3
-        && [4, 2, 2].iter().zip(&parts).all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_digit()));
-    if !shaped {
-        return DateCheck::Shape;
-    }
+/// YYYY-MM-DD; with `lenient` (the page) also DD-MM-YYYY and DD/MM/YYYY, as parents write it.
+fn parse_date(raw: &str, lenient: bool) -> DateCheck {
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
     let num = |p: &str| p.parse::<u32>().unwrap_or(0);
-    match NaiveDate::from_ymd_opt(num(parts[0]) as i32, num(parts[1]), num(parts[2])) {
+    let parts: Vec<&str> = raw.split(['-', '/']).collect();
+    let (y, m, d) = match parts[..] {
+        [y, m, d] if !raw.contains('/') && digits(y, 4) && digits(m, 2) && digits(d, 2) => (y, m, d),
+        [d, m, y] if lenient && digits(d, 2) && digits(m, 2) && digits(y, 4) => (y, m, d),
+        _ => return DateCheck::Shape,
+    };
+    match NaiveDate::from_ymd_opt(num(y) as i32, num(m), num(d)) {
         Some(d) => DateCheck::Ok(d),
         None => DateCheck::NoSuchDay,
     }
@@ -506,7 +530,7 @@ async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, 
         stage: raw.stage.clone().unwrap_or_default(),
     };
     let t = lang.texts();
-    match validate(&raw, lang) {
+    match validate(&raw, lang, true) {
         Err(errors) => {
             let page = Page { t, lang: lang.code(), form: echo, errors, has_errors: true, answer: None };
             render(StatusCode::BAD_REQUEST, &page)
@@ -643,7 +667,7 @@ async fn check_json(
     let Ok(Query(raw)) = query else {
         return json_error(None, "the query string could not be read");
     };
-    let input = match validate(&raw, Lang::En) {
+    let input = match validate(&raw, Lang::En, false) {
         Ok(i) => i,
         Err(errs) => {
             let (field, message) = errs.first().unwrap_or(("nik", "invalid input"));

@@ -28,6 +28,10 @@ async fn recipient_on_the_page_with_masked_name_amount_and_months() {
     let (_, body) = app.check(&en).await;
     assert!(body.contains("RECIPIENT") && body.contains("January 2025"), "{body}");
     assert!(body.contains(r#"name="lang" value="en""#), "{body}");
+    // Parents write the date day first; the page understands it.
+    let (code, body) = app.check(&form(RECIPIENT, "04-03-2012")).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("PENERIMA KJP Plus"), "{body}");
 }
 
 #[tokio::test]
@@ -49,6 +53,9 @@ async fn recipient_as_json() {
         serde_json::json!(["2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06"])
     );
     assert!(v.get("reasons").is_none(), "{v}");
+    // The API takes ISO dates only.
+    let (code, v) = app.api(&query(RECIPIENT, "04-03-2012")).await;
+    assert_eq!((code, v["field"].as_str()), (400, Some("birth_date")), "{v}");
 }
 
 #[tokio::test]
@@ -94,10 +101,19 @@ async fn unknown_nik_and_wrong_birth_date_get_the_same_answer() {
 #[tokio::test]
 async fn each_bad_field_gets_its_own_message_and_the_form_keeps_the_input() {
     let app = spawn(true, 1000).await;
-    let cases: [(&str, &str, &str, &str, &str, &str); 6] = [
+    let cases = [
         ("nik", "317101040312000", RECIPIENT_BIRTH, "2025", "1", "NIK harus 16 angka; yang diisi 15 angka."),
         ("nik", "31710104031200AB", RECIPIENT_BIRTH, "2025", "1", "NIK hanya boleh berisi angka."),
-        ("nik", "9971010403120001", RECIPIENT_BIRTH, "2025", "1", "NIK tidak valid:"),
+        ("nik", "9971010403120001", RECIPIENT_BIRTH, "2025", "1", "NIK tidak valid: kode provinsi"),
+        (
+            "nik",
+            "3171013403120001",
+            RECIPIENT_BIRTH,
+            "2025",
+            "1",
+            "NIK tidak valid: tanggal lahir di dalam NIK",
+        ),
+        ("birth_date", RECIPIENT, "2012/03/04", "2025", "1", "Tulis tanggal lahir sebagai HH-BB-TTTT"),
         ("birth_date", RECIPIENT, "2012-02-30", "2025", "1", "Tanggal 2012-02-30 tidak ada di kalender."),
         ("year", RECIPIENT, RECIPIENT_BIRTH, "20x5", "1", "Tahun harus empat angka"),
         ("stage", RECIPIENT, RECIPIENT_BIRTH, "2025", "3", "Tahap harus 1 atau 2."),
