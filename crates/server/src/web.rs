@@ -26,6 +26,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/status", get(check_json))
         .route("/healthz", get(healthz))
         .route("/style.css", get(style))
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -75,6 +76,22 @@ async fn rate_limit(
     };
     res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     res
+}
+
+#[derive(Template)]
+#[template(path = "missing.html")]
+struct MissingPage {
+    t: &'static Texts,
+    lang: &'static str,
+}
+
+async fn not_found(req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such endpoint"})))
+            .into_response();
+    }
+    let lang = Lang::from_query(req.uri().query());
+    render(StatusCode::NOT_FOUND, &MissingPage { t: lang.texts(), lang: lang.code() })
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -168,6 +185,8 @@ struct Texts {
     not_found_body: &'static str,
     busy_title: &'static str,
     busy_body: &'static str,
+    no_reason: &'static str,
+    missing_title: &'static str,
     back: &'static str,
     errors: &'static str,
 }
@@ -205,6 +224,8 @@ static ID: Texts = Texts {
     not_found_body: "Tidak ada data untuk NIK dan tanggal lahir ini pada tahap tersebut. Periksa kembali NIK dan tanggal lahir. Jika sudah benar, datang ke pos pelayanan KJP Plus di kantor kecamatan, Senin sampai Jumat pukul 08.00 sampai 15.00 WIB.",
     busy_title: "Terlalu banyak permintaan",
     busy_body: "Anda mengirim terlalu banyak permintaan dalam satu menit. Silakan tunggu sebentar lalu coba lagi.",
+    no_reason: "Alasan tidak tercatat. Tanyakan ke pos pelayanan KJP Plus di kantor kecamatan.",
+    missing_title: "Halaman tidak ditemukan",
     back: "Kembali ke formulir",
     errors: "Periksa kembali isian yang ditandai.",
 };
@@ -242,6 +263,8 @@ static EN: Texts = Texts {
     not_found_body: "There is no data for this NIK and date of birth in that stage. Check the NIK and the date of birth. If they are right, visit the KJP Plus service post at the kecamatan office, Monday to Friday 08:00 to 15:00 WIB.",
     busy_title: "Too many requests",
     busy_body: "You sent too many requests in one minute. Please wait a moment and try again.",
+    no_reason: "No reason is recorded. Ask at the KJP Plus service post at the kecamatan office.",
+    missing_title: "Page not found",
     back: "Back to the form",
     errors: "Please check the marked fields.",
 };
@@ -717,4 +740,29 @@ async fn check_json(
         },
     };
     (code, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(raw: &str, lenient: bool) -> Option<NaiveDate> {
+        match parse_date(raw, lenient) {
+            DateCheck::Ok(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn dates_iso_everywhere_day_first_on_the_page_only() {
+        let d = NaiveDate::from_ymd_opt(2012, 3, 4);
+        assert_eq!(date("2012-03-04", false), d);
+        assert_eq!(date("04-03-2012", true), d);
+        assert_eq!(date("04/03/2012", true), d);
+        assert_eq!(date("04-03-2012", false), None);
+        assert_eq!(date("2012/03/04", true), None);
+        assert!(matches!(parse_date("2012-02-30", false), DateCheck::NoSuchDay));
+        assert!(matches!(parse_date("30-02-2012", true), DateCheck::NoSuchDay));
+        assert!(matches!(parse_date("2012-3-4", true), DateCheck::Shape));
+    }
 }

@@ -193,6 +193,9 @@ async fn security_headers_on_every_response() {
     assert!(en.contains("KJP Plus Status Check") && en.contains(r#"name="lang" value="en""#), "{en}");
     let health = app.client.get(app.url("/healthz")).send().await.expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
+    let missing = app.client.get(app.url("/no-such-page")).send().await.expect("404");
+    assert_eq!(missing.status().as_u16(), 404);
+    assert!(missing.text().await.expect("body").contains("Halaman tidak ditemukan"));
 }
 
 #[tokio::test]
