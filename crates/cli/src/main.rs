@@ -119,7 +119,7 @@ enum Command {
         /// Requests per minute allowed per client address.
         #[arg(long, default_value_t = 60)]
         rate_per_minute: u32,
-        /// Rebuild the index from the database every this many seconds.
+        /// Rebuild the index from the database every this many seconds (SIGHUP rebuilds it now).
         #[arg(long, default_value_t = 60)]
         reload_secs: u64,
     },
@@ -435,6 +435,20 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
             let _reloader = state.spawn_reloader(std::time::Duration::from_secs(reload_secs.max(1)));
+            // On demand: `kill -HUP PID` rebuilds the index now (e.g. right after a decree).
+            #[cfg(unix)]
+            {
+                let state = state.clone();
+                let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        match state.reload().await {
+                            Ok(()) => println!("Status index rebuilt"),
+                            Err(e) => eprintln!("kjp: status index not rebuilt, keeping the old one: {e}"),
+                        }
+                    }
+                });
+            }
             let listener = tokio::net::TcpListener::bind((bind, port))
                 .await
                 .with_context(|| format!("listening on {bind}:{port}"))?;
