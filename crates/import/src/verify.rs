@@ -246,13 +246,24 @@ pub fn decide(
     for (v, kk) in cars {
         let Some(f) = families.get_mut(&kk) else { continue };
         match samsat.get(v.plate.as_str()) {
-            Some(r) if r.status != Registration::Active && r.status_date < as_of => {
+            // Samsat shows the car blocked or transferred, or registered to someone outside
+            // the family, before the stage: the sources disagree about who owns it.
+            Some(r)
+                if r.status_date < as_of
+                    && (r.status != Registration::Active
+                        || kk_of(r.owner).is_none_or(|owner| owner != kk)) =>
+            {
+                let status = if r.status == Registration::Active {
+                    "registered to another owner"
+                } else {
+                    r.status.name()
+                };
                 f.car_conflicts.push(Conflict::Car {
                     plate: v.plate.clone(),
                     bapenda_line: v.line,
                     bapenda_as_of: v.as_of,
                     samsat_line: r.line,
-                    samsat_status: r.status.name().into(),
+                    samsat_status: status.into(),
                     samsat_date: r.status_date,
                 });
             }
@@ -490,5 +501,83 @@ impl Evidence {
             self.0.push(';');
         }
         let _ = write!(self.0, "{facts}={}:{line}", source.name());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kjp_domain::ids::{parse_date, Level};
+    use kjp_domain::{KkNumber, Npsn, RegionCode};
+
+    fn person(nik: &str, kk: &str, birth: &str, relationship: Relationship) -> Person {
+        Person {
+            nik: Nik::parse(nik).unwrap(),
+            kk: KkNumber::parse(kk).unwrap(),
+            name: "X".into(),
+            birth_date: parse_date(birth).unwrap(),
+            kelurahan: RegionCode::parse("31.71.01.1001").ok(),
+            ktp_dki: true,
+            domiciled_dki: true,
+            relationship,
+            line: 2,
+        }
+    }
+
+    /// A family's car that Samsat shows registered to someone outside the family since
+    /// before the stage: the sources disagree, so the child is review, not excluded.
+    #[test]
+    fn a_car_registered_to_another_owner_is_a_conflict() {
+        let child = "3171010403120001";
+        let mut persons = vec![
+            person(child, "3171010101100001", "2012-03-04", Relationship::Child),
+            person("3171014101800001", "3171010101100001", "1980-01-01", Relationship::Head),
+            person("3171010202700001", "3171010101100003", "1970-02-02", Relationship::Head),
+        ];
+        persons.sort_by_key(|p| p.nik);
+        let npsn = Npsn::parse("20100001").unwrap();
+        let src = Sources {
+            persons,
+            enrolments: vec![(
+                Source::Dapodik,
+                Enrolment {
+                    nik: Nik::parse(child).unwrap(),
+                    npsn,
+                    level: Level::Smp,
+                    grade: 7,
+                    active: true,
+                    line: 2,
+                },
+            )],
+            schools: vec![School {
+                npsn,
+                name: "S".into(),
+                level: Level::Smp,
+                status: kjp_domain::SchoolType::Negeri,
+                kelurahan: RegionCode::parse("31.71.01.1001").unwrap(),
+                line: 2,
+            }],
+            bapenda: vec![TaxedVehicle {
+                owner: Nik::parse("3171014101800001").unwrap(),
+                plate: plate_key("B 9 ZZ"),
+                car: true,
+                as_of: parse_date("2023-01-01").unwrap(),
+                line: 2,
+            }],
+            samsat: vec![RegisteredVehicle {
+                plate: plate_key("B 9 ZZ"),
+                owner: Nik::parse("3171010202700001").unwrap(),
+                status: Registration::Active,
+                status_date: parse_date("2024-02-01").unwrap(),
+                line: 3,
+            }],
+            present: [Source::Dukcapil, Source::Dapodik, Source::Schools, Source::Bapenda, Source::Samsat]
+                .into(),
+            ..Sources::default()
+        };
+        let rows = decide(&src, &Policy::kjp_plus(), parse_date("2025-01-01").unwrap(), &|_, _| {}).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].unknown.contains("family_car"), "{:?}", rows[0]);
+        assert!(rows[0].conflicts.contains("registered to another owner"), "{}", rows[0].conflicts);
     }
 }
