@@ -282,6 +282,25 @@ pub fn parse<T: Record>(file: &str, bytes: &[u8]) -> Result<Parsed<T>, FileError
         }
         rows += 1;
         let line = record.position().map_or(0, |p| p.line());
+        // Our formats have no multi-line fields: a field with a line break is a quote that
+        // was never closed, which swallowed the lines after it.
+        let mut spanned =
+            record.iter().map(|f| f.iter().filter(|b| **b == b'\n').count() as u64).sum::<u64>();
+        if record.iter().last().is_some_and(|f| f.ends_with(b"\n")) {
+            spanned = spanned.saturating_sub(1); // the file's last line break, swallowed too
+        }
+        if spanned > 0 {
+            rows += spanned;
+            errors.push(RowError {
+                line,
+                column: "",
+                reason: format!(
+                    "a quote opened on line {line} is never closed: lines {line} to {} were read as one field and left out",
+                    line + spanned
+                ),
+            });
+            continue;
+        }
         if record.len() != expected.len() {
             errors.push(RowError {
                 line,
@@ -819,6 +838,22 @@ mod tests {
                 (6, "", "duplicate of line 2 (same nik)"),
                 (7, "ktp_dki", "\"yes\" is not true/false, 1/0 or Y/N"),
             ]
+        );
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_reported_with_the_lines_it_swallowed() {
+        let csv = "nik,care_home,since\n\
+                   3171014403120001,\"Panti Asuhan,2020-01-01\n\
+                   3171014403120002,Panti B,2020-01-01\n\
+                   3171014403120003,Panti C,2020-01-01\n";
+        let p = parse::<FosterChild>("foster.csv", csv.as_bytes()).unwrap();
+        assert_eq!(p.rows, 3);
+        assert!(p.records.is_empty());
+        assert_eq!(p.errors[0].line, 2);
+        assert_eq!(
+            p.errors[0].reason,
+            "a quote opened on line 2 is never closed: lines 2 to 4 were read as one field and left out"
         );
     }
 
