@@ -286,7 +286,7 @@ pub fn parse<T: Record>(file: &str, bytes: &[u8]) -> Result<Parsed<T>, FileError
         // was never closed, which swallowed the lines after it.
         let mut spanned =
             record.iter().map(|f| f.iter().filter(|b| **b == b'\n').count() as u64).sum::<u64>();
-        if record.iter().last().is_some_and(|f| f.ends_with(b"\n")) {
+        if record.iter().next_back().is_some_and(|f| f.ends_with(b"\n")) {
             spanned = spanned.saturating_sub(1); // the file's last line break, swallowed too
         }
         if spanned > 0 {

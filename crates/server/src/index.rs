@@ -12,6 +12,8 @@ use kjp_store::{StageState, Store};
 #[derive(Debug, Default)]
 pub struct Index {
     stages: HashMap<Stage, StageIndex>,
+    /// What the index was built from: every stage's state and decree hashes.
+    fingerprint: String,
 }
 
 #[derive(Debug)]
@@ -68,9 +70,29 @@ pub enum IndexError {
 }
 
 impl Index {
+    /// A cheap summary of what the index depends on: each stage's state and the hashes of
+    /// its decree records. Reloading rebuilds only when it changed.
+    pub async fn fingerprint(store: &Store) -> Result<String, IndexError> {
+        let mut out = String::new();
+        for row in store.stages().await? {
+            out.push_str(&format!("{}={};", row.stage, row.state.as_str()));
+            for d in store.decrees(row.stage).await? {
+                out.push_str(&d.sha256);
+                out.push(';');
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the index was built from what `fingerprint` describes.
+    pub fn is_current(&self, fingerprint: &str) -> bool {
+        self.fingerprint == fingerprint
+    }
+
     /// Reads every stage of the store. Decisions stay in the store; only what the page
     /// shows is kept.
     pub async fn build(store: &Store) -> Result<Index, IndexError> {
+        let fingerprint = Index::fingerprint(store).await?;
         let mut stages = HashMap::new();
         for row in store.stages().await? {
             if row.state != StageState::Decreed {
@@ -130,7 +152,7 @@ impl Index {
             }
             stages.insert(stage, StageIndex::Decreed(entries));
         }
-        Ok(Index { stages })
+        Ok(Index { stages, fingerprint })
     }
 
     /// The answer for a child. A stage the store does not know yet is still in process.

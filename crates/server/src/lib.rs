@@ -64,9 +64,13 @@ impl AppState {
         })
     }
 
-    /// Builds a new index and swaps it in whole; lookups in flight keep the old one.
-    /// On error the old index stays.
+    /// Builds a new index and swaps it in whole, if a stage or decree changed since the
+    /// last build; lookups in flight keep the old one. On error the old index stays.
     pub async fn reload(&self) -> Result<(), IndexError> {
+        let fingerprint = Index::fingerprint(&self.inner.store).await?;
+        if self.inner.index.load().is_current(&fingerprint) {
+            return Ok(());
+        }
         let index = Index::build(&self.inner.store).await?;
         self.inner.index.store(Arc::new(index));
         Ok(())
