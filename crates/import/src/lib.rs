@@ -7,6 +7,7 @@
 pub mod annex;
 pub mod decree;
 pub mod encode;
+pub mod fixture;
 pub mod snapshot;
 pub mod source;
 pub mod stage;
