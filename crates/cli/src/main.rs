@@ -73,16 +73,23 @@ enum Command {
         out: PathBuf,
     },
     /// The whole stage run on a small synthetic Jakarta: generate, import, open tahap I 2025,
-    /// verify, and print the summary and where everything is.
+    /// verify, settle, decree, then serve the public status check on localhost with an
+    /// example NIK and date of birth to try.
     Demo {
         /// Size of the synthetic Jakarta (1 is the real size).
         #[arg(long, default_value_t = 0.05)]
         scale: f64,
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Where to put the data and the database.
+        /// Where to put the data and the database (the database is made anew each run).
         #[arg(long, value_name = "DIR", default_value = "kjp-demo")]
         dir: PathBuf,
+        /// Port of the status check served at the end.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Stop after the decree instead of serving the status check.
+        #[arg(long)]
+        no_serve: bool,
     },
     /// Import agency files into immutable, content-hashed snapshots (see docs/formats.md).
     ///
@@ -376,10 +383,15 @@ fn generate(scale: f64, seed: u64, out: &Path) -> anyhow::Result<kjp_synth::Repo
     Ok(report)
 }
 
-async fn demo(scale: f64, seed: u64, dir: &Path) -> anyhow::Result<ExitCode> {
+async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> anyhow::Result<ExitCode> {
     let data = dir.join("data");
     generate(scale, seed, &data)?;
     let db = dir.join("kjp.db");
+    // The demo decrees its stage, which can happen only once: start from a new database.
+    for stale in ["kjp.db", "kjp.db-wal", "kjp.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(stale));
+    }
+    let _ = std::fs::remove_dir_all(dir.join("kjp-data"));
     let url = format!("sqlite:{}", db.display());
     let store =
         Store::open(&url, Some(dir.join("kjp-data"))).await.with_context(|| format!("opening {url}"))?;
@@ -408,6 +420,65 @@ async fn demo(scale: f64, seed: u64, dir: &Path) -> anyhow::Result<ExitCode> {
     );
     let s = kjp_import::stage::summary(&store, stage).await?;
     print!("{}", kjp_cli::report::summary(&s));
+
+    // Before the Governor signs, everything in review is settled: the documented rule
+    // first. The rest an officer settles one by one, with a reason; this synthetic demo
+    // settles them automatically, and says so in each resolution.
+    let rule = kjp_domain::conflict::Rule::LaterSourceWins;
+    let settled = kjp_import::decree::resolve_by_rule(
+        &store,
+        stage,
+        &policy,
+        rule,
+        "Samsat's record is later than Bapenda's",
+        "kjp demo",
+    )
+    .await?;
+    let left = store.decisions_with_status(stage, "review").await?;
+    for d in &left {
+        let nik = kjp_domain::Nik::parse(&d.nik)?;
+        let why = "synthetic demo: settled automatically; in real use an officer checks both sources";
+        kjp_import::decree::resolve_one(
+            &store,
+            stage,
+            &policy,
+            &nik,
+            kjp_domain::Status::Ineligible,
+            why,
+            "kjp demo",
+        )
+        .await?;
+    }
+    println!(
+        "\nsettled {} conflict(s) by later-source-wins; {} other review case(s) settled as ineligible for the demo",
+        settled.settled,
+        left.len()
+    );
+    let date = NaiveDate::from_ymd_opt(2025, 3, 10).expect("a real date");
+    let req = kjp_import::decree::DecreeRequest {
+        number: "DEMO 1/2025".into(),
+        date,
+        note: "synthetic demo".into(),
+    };
+    let d = kjp_import::decree::decree(&store, stage, &policy, &req).await?;
+    println!(
+        "decree {} of {}: {} recipients, {} a month; sha256 {}",
+        d.number,
+        d.decree_date,
+        d.recipients,
+        Rupiah::new(d.monthly_total),
+        &d.sha256[..16]
+    );
+    let recipient = match store.decree_entries(stage, 0).await?.first() {
+        Some(e) => store.decision(stage, &e.nik).await?,
+        None => None,
+    };
+    let not_recipient = store
+        .decisions_with_status(stage, "ineligible")
+        .await?
+        .into_iter()
+        .find(|d| !d.birth_date.is_empty() && d.reasons.contains("NOT_IN_DTKS"));
+
     println!("\nData:      {}", data.display());
     println!("Database:  {url}");
     println!("Snapshots: {}", store.data_dir().display());
@@ -415,13 +486,37 @@ async fn demo(scale: f64, seed: u64, dir: &Path) -> anyhow::Result<ExitCode> {
     println!("  KJP_DATABASE_URL={url} kjp stage summary 2025/1 --format json");
     println!("  KJP_DATABASE_URL={url} kjp stage export 2025/1 --out decisions.csv");
     println!("  KJP_DATABASE_URL={url} kjp stage impact 2025/1 --screen family_car=off");
-    store.close().await;
+    println!("  KJP_DATABASE_URL={url} kjp stage annex 2025/1 --out annex");
+    println!("\nThe public status check (year 2025, stage 1):");
+    for (what, d) in [("a recipient", &recipient), ("not a recipient", &not_recipient)] {
+        if let Some(d) = d {
+            let birth = d.birth_date.split('-').rev().collect::<Vec<_>>().join("-");
+            println!("  {what:<16} NIK {}  date of birth {birth}", d.nik);
+        }
+    }
+    if no_serve {
+        store.close().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let state = kjp_server::AppState::load(store, policy, kjp_server::Config::default())
+        .await
+        .context("building the status index")?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.with_context(|| {
+        format!("listening on 127.0.0.1:{port} (choose another with --port, or --no-serve)")
+    })?;
+    println!("\nStatus check at http://{}/  (Ctrl-C to stop)", listener.local_addr()?);
+    kjp_server::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Demo { scale, seed, dir } => return demo(scale, seed, &dir).await,
+        Command::Demo { scale, seed, dir, port, no_serve } => {
+            return demo(scale, seed, &dir, port, no_serve).await
+        }
         Command::Serve { port, bind, rate_per_minute, reload_secs } => {
             let store = store().await?;
             let config = kjp_server::Config { rate_per_minute };
