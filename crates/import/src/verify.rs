@@ -310,24 +310,24 @@ pub fn decide(
                 f.birth_date = Some(p.birth_date);
                 f.set(BoolFact::DomiciledDki, Some(p.domiciled_dki));
                 f.set(BoolFact::OnDkiKk, Some(p.kk.as_u64() / 100_000_000_000_000 == 31));
-                ev.add("birth_date,domiciled_dki,on_dki_kk", Source::Dukcapil, p.line);
+                ev.add(Source::Dukcapil, p.line);
             }
             match (c.enrolment, c.letter) {
                 (Some((source, e)), letter) => {
                     f.education = Some(Education::Enrolled);
                     f.level = Some(e.level);
-                    ev.add("education,level", *source, e.line);
+                    ev.add(*source, e.line);
                     if let Some(l) = letter {
-                        ev.add("lurah_recommendation", Source::Lurah, l.line);
+                        ev.add(Source::Lurah, l.line);
                     }
                     if let Some(school) = schools.get(&e.npsn.as_u32()) {
                         f.school = Some(school.status);
-                        ev.add("school", Source::Schools, school.line);
+                        ev.add(Source::Schools, school.line);
                     }
                 }
                 (None, Some(l)) => {
                     f.education = Some(Education::OutOfSchool);
-                    ev.add("education,lurah_recommendation", Source::Lurah, l.line);
+                    ev.add(Source::Lurah, l.line);
                 }
                 (None, None) => unreachable!("a candidate has an enrolment or a letter"),
             }
@@ -343,7 +343,7 @@ pub fn decide(
                     .or(family.and_then(|f| f.dtks_outside));
                 f.set(BoolFact::InDtks, Some(in_jakarta.is_some() || outside.is_some()));
                 if let Some(line) = in_jakarta.or(outside) {
-                    ev.add("in_dtks", Source::Dtks, line);
+                    ev.add(Source::Dtks, line);
                 }
                 if let (Some(line), Some(p)) = (outside, p) {
                     if p.domiciled_dki && in_jakarta.is_none() {
@@ -358,24 +358,24 @@ pub fn decide(
                 if src.has(Source::Sktm) {
                     f.set(BoolFact::HasSktm, Some(fam.sktm.is_some()));
                     if let Some(line) = fam.sktm {
-                        ev.add("has_sktm", Source::Sktm, line);
+                        ev.add(Source::Sktm, line);
                     }
                 }
                 if let (Some(g), Some(line), true) = (driver_group, fam.driver, own_child) {
                     f.claims.insert(g);
-                    ev.add("transjakarta_driver", Source::Transjakarta, line);
+                    ev.add(Source::Transjakarta, line);
                 }
                 if let (Some(g), Some((wage, ktp, line)), true) = (worker_group, fam.wage, own_child) {
                     f.claims.insert(g);
                     f.parent_wage = Some(kjp_domain::Rupiah::new(wage));
                     f.set(BoolFact::ParentKtpDki, Some(ktp));
-                    ev.add("parent_wage,parent_ktp_dki", Source::Wages, line);
+                    ev.add(Source::Wages, line);
                 }
                 if src.has(Source::Bapenda) {
                     match (fam.car, fam.car_conflicts.is_empty()) {
                         (Some(line), _) => {
                             f.set(BoolFact::FamilyCar, Some(true));
-                            ev.add("family_car", Source::Bapenda, line);
+                            ev.add(Source::Bapenda, line);
                         }
                         (None, true) => f.set(BoolFact::FamilyCar, Some(false)),
                         (None, false) => {
@@ -387,26 +387,26 @@ pub fn decide(
                 if src.has(Source::Njop) {
                     f.family_property_njop = Some(kjp_domain::Rupiah::new(fam.njop.map_or(0, |(v, _)| v)));
                     if let Some((_, line)) = fam.njop {
-                        ev.add("family_property_njop", Source::Njop, line);
+                        ev.add(Source::Njop, line);
                     }
                 }
                 if src.has(Source::Occupations) {
                     f.set(BoolFact::FamilyExcludedOccupation, Some(fam.occupation.is_some()));
                     if let Some(line) = fam.occupation {
-                        ev.add("family_excluded_occupation", Source::Occupations, line);
+                        ev.add(Source::Occupations, line);
                     }
                 }
             }
             if src.has(Source::Foster) {
                 f.set(BoolFact::FosterChild, Some(foster.contains_key(&c.nik)));
                 if let Some(line) = foster.get(&c.nik) {
-                    ev.add("foster_child", Source::Foster, *line);
+                    ev.add(Source::Foster, *line);
                 }
             }
             if src.has(Source::Sanctions) {
                 f.set(BoolFact::Sanctioned, Some(sanctions.contains_key(&c.nik)));
                 if let Some(line) = sanctions.get(&c.nik) {
-                    ev.add("sanctioned", Source::Sanctions, *line);
+                    ev.add(Source::Sanctions, *line);
                 }
             }
 
@@ -490,17 +490,19 @@ pub(crate) fn with_decision(
     }
 }
 
-/// Which source row each fact came from: `facts=source:line` pairs joined by `;`.
+/// The source rows a decision rests on: `source:line` joined by `;`. Each source feeds
+/// fixed facts (docs/formats.md, "Evidence"), so the row alone says which fact it proves;
+/// an absent source row is evidence of a "no" from a complete registry.
 #[derive(Debug, Default)]
 struct Evidence(String);
 
 impl Evidence {
-    fn add(&mut self, facts: &str, source: Source, line: u32) {
+    fn add(&mut self, source: Source, line: u32) {
         use std::fmt::Write;
         if !self.0.is_empty() {
             self.0.push(';');
         }
-        let _ = write!(self.0, "{facts}={}:{line}", source.name());
+        let _ = write!(self.0, "{}:{line}", source.name());
     }
 }
 
