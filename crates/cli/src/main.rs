@@ -171,7 +171,7 @@ enum StageCommand {
     ///   kjp stage impact 2025/1 --screen family_car=off
     Impact {
         stage: Stage,
-        /// The proposed policy file (default: the current policy).
+        /// The proposed policy file (default: the policy the stage was verified with).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         /// Switch an exclusion screen on or off in the proposal: NAME=on|off (repeatable).
@@ -229,11 +229,11 @@ enum StageCommand {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
-    /// Re-decide every child of a decreed stage from what was recorded and compare.
+    /// Re-decide every child of a decreed stage from what was recorded (its facts, under
+    /// the policy recorded with the decree) and compare; check the decree's hash.
     Replay {
+        /// The stage (tahap), e.g. 2025/1.
         stage: Stage,
-        #[arg(long, value_name = "FILE")]
-        policy: Option<PathBuf>,
     },
 }
 
@@ -605,9 +605,10 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             println!("{}: {n} candidates of stage {stage}", out.display());
         }
         Command::Stage(StageCommand::Impact { stage, policy, screen, format }) => {
-            let current = Policy::kjp_plus();
-            let proposed = proposed_policy(&current, policy.as_deref(), &screen)?;
             let store = store().await?;
+            // Compare with the rules the stage was actually decided under.
+            let current = kjp_import::stage::recorded_policy(&store, stage).await?;
+            let proposed = proposed_policy(&current, policy.as_deref(), &screen)?;
             let i = kjp_import::stage::impact(&store, stage, &current, &proposed).await?;
             match format {
                 Format::Json => print_json(&i)?,
@@ -682,10 +683,9 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 println!("  {}", p.display());
             }
         }
-        Command::Stage(StageCommand::Replay { stage, policy }) => {
-            let policy = load_policy(policy.as_deref())?;
+        Command::Stage(StageCommand::Replay { stage }) => {
             let store = store().await?;
-            let r = kjp_import::decree::replay(&store, stage, &policy).await?;
+            let r = kjp_import::decree::replay(&store, stage).await?;
             println!(
                 "stage {stage}: {} of {} decisions reproduced; decree hash {}",
                 r.matching,

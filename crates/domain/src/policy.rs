@@ -549,6 +549,8 @@ pub struct Policy {
     /// sha256 of the file's bytes: what a decision records to be replayed.
     pub sha256: String,
     pub source: String,
+    /// The file's text, so that what was decided under it can be replayed later.
+    pub text: String,
     pub fact_labels: HashMap<Fact, Texts>,
     pub reasons: Vec<Reason>,
     pub params: Vec<Param>,
@@ -897,6 +899,7 @@ impl Policy {
             note: programme.note,
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
             source: file.to_string(),
+            text: text.to_string(),
             fact_labels,
             reasons,
             params,

@@ -396,10 +396,14 @@ pub struct Replay {
     pub hash_ok: bool,
 }
 
-pub async fn replay(store: &Store, stage: Stage, policy: &Policy) -> Result<Replay, DecreeError> {
+/// Replays under the policy recorded with the decree, not whatever file is loaded now.
+pub async fn replay(store: &Store, stage: Stage) -> Result<Replay, DecreeError> {
     let row = store.stage(stage).await?.ok_or(DecreeError::NoStage(stage))?;
     let decrees = store.decrees(stage).await?;
     let first = decrees.first().ok_or(DecreeError::NotVerified(stage))?;
+    let policy = &crate::stage::policy_by_sha(store, &first.policy_sha256)
+        .await
+        .map_err(|e| DecreeError::Corrupt { nik: "-".into(), reason: e.to_string() })?;
     let entries = store.decree_entries(stage, 0).await?;
     let mut out = Replay {
         hash_ok: kjp_store::sha256_hex(canonical(first, &entries).as_bytes()) == first.sha256,

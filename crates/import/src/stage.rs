@@ -32,6 +32,24 @@ pub enum StageError {
     Assess(#[from] kjp_domain::AssessError),
     #[error("re-applying earlier resolutions: {0}")]
     Reapply(String),
+    #[error("the policy this stage was decided under (sha256 {0}) is not recorded: verify the stage again")]
+    PolicyNotRecorded(String),
+    #[error("the recorded policy {sha256} no longer loads: {error}")]
+    RecordedPolicy { sha256: String, error: kjp_domain::PolicyError },
+}
+
+/// The policy a stage's last run was decided under, as recorded.
+pub async fn recorded_policy(store: &Store, stage: Stage) -> Result<Policy, StageError> {
+    let run = store.last_run(stage).await?.ok_or(StageError::NotVerified(stage))?;
+    policy_by_sha(store, &run.policy_sha256).await
+}
+
+/// A recorded policy, by its sha256.
+pub async fn policy_by_sha(store: &Store, sha256: &str) -> Result<Policy, StageError> {
+    let (source, text) =
+        store.policy_text(sha256).await?.ok_or_else(|| StageError::PolicyNotRecorded(sha256.to_string()))?;
+    Policy::parse(&source, &text)
+        .map_err(|error| StageError::RecordedPolicy { sha256: sha256.to_string(), error })
 }
 
 /// Progress reports: `(step, done, total)`.
@@ -93,6 +111,7 @@ pub async fn verify(
         snapshots: used.iter().map(|(s, h)| format!("{s}={h}")).collect::<Vec<_>>().join(";"),
         candidates: candidates as i64,
     };
+    store.record_policy(&policy.sha256, &policy.source, &policy.text).await?;
     let number = store.replace_decisions(&run, &rows).await.map_err(|e| match e {
         StoreError::Decreed(s) => StageError::Decreed(s),
         other => other.into(),

@@ -273,7 +273,9 @@ async fn run(db: &TestDb) {
     assert!(err.to_string().contains("already decreed"), "{err}");
     assert!(decree::decree(&store, s, &policy, &req).await.is_err());
     // Every decision is reproduced from what was recorded.
-    let replay = decree::replay(&store, s, &policy).await.expect("replay");
+    let replay = decree::replay(&store, s).await.expect("replay");
+    // ... under the policy recorded with the run, whatever file is loaded later.
+    assert_eq!(stage::recorded_policy(&store, s).await.expect("recorded").sha256, policy.sha256);
     assert_eq!((replay.decisions, replay.matching, replay.mismatching, replay.hash_ok), (8, 8, 0, true));
 
     // The annex: recipients by school, totals that add up to the rupiah.

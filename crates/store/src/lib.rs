@@ -288,6 +288,31 @@ impl Store {
         rows.iter().map(snapshot_from).collect()
     }
 
+    // ---------------------------------------------------------------- policies
+
+    /// Keeps a policy's text under its sha256 (once).
+    pub async fn record_policy(&self, sha256: &str, source: &str, text: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO policies (sha256, source, text, recorded_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(source)
+        .bind(text)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A recorded policy's source name and text.
+    pub async fn policy_text(&self, sha256: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT source, text FROM policies WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
     // ---------------------------------------------------------------- stages
 
     /// Opens a stage. Opening one that exists returns it unchanged (`false`).

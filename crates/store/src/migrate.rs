@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "stage_run", include_str!("../migrations/0001_stage_run.sql")),
     (2, "decree", include_str!("../migrations/0002_decree.sql")),
     (3, "drop_status_index", include_str!("../migrations/0003_drop_status_index.sql")),
+    (4, "policies", include_str!("../migrations/0004_policies.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
