@@ -63,17 +63,7 @@ impl Store {
     pub async fn apply_resolutions(&self, stage: Stage, items: &[(DecisionRow, Resolution)]) -> Result<()> {
         let s = stage.to_string();
         let mut tx = self.pool.begin().await?;
-        let state: Option<String> = sqlx::query("SELECT state FROM stages WHERE stage = $1")
-            .bind(&s)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        match state.as_deref() {
-            None => return Err(StoreError::NoStage(stage)),
-            Some("decreed") => return Err(StoreError::Decreed(stage)),
-            _ => {}
-        }
+        crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage).await?;
         for (d, r) in items {
             sqlx::query(
                 "UPDATE decisions SET status = $3, grp = $4, routine = $5, periodic = $6, school_fee = $7, \

@@ -364,7 +364,7 @@ impl Store {
         match self.backend {
             Backend::Sqlite => {
                 let mut tx = self.pool.begin().await?;
-                let number = begin_run(&mut tx, run).await?;
+                let number = begin_run::<sqlx::Any>(&mut tx, run).await?;
                 // A stage run writes millions of rows in one transaction: give this
                 // connection a page cache of 256 MB rather than the 2 MB default.
                 sqlx::query("PRAGMA cache_size = -262144").execute(&mut *tx).await?;
@@ -409,41 +409,12 @@ impl Store {
                 // COPY needs the PostgreSQL connection itself, not the `Any` wrapper.
                 let mut conn = sqlx::postgres::PgConnection::connect(&self.url).await?;
                 let mut tx = conn.begin().await?;
-                let state: Option<String> =
-                    sqlx::query_scalar("SELECT state FROM stages WHERE stage = $1 FOR UPDATE")
-                        .bind(&stage)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match state.as_deref() {
-                    None => return Err(StoreError::NoStage(run.stage)),
-                    Some("decreed") => return Err(StoreError::Decreed(run.stage)),
-                    _ => {}
-                }
-                let number: i64 = sqlx::query_scalar(
-                    "SELECT CAST(COALESCE(MAX(run), 0) + 1 AS BIGINT) FROM stage_runs WHERE stage = $1",
-                )
-                .bind(&stage)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO stage_runs (stage, run, started_at, finished_at, policy_id, policy_version, policy_sha256, snapshots, candidates) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&stage)
-                .bind(number as i32)
-                .bind(&run.started_at)
-                .bind(now())
-                .bind(&run.policy_id)
-                .bind(&run.policy_version)
-                .bind(&run.policy_sha256)
-                .bind(&run.snapshots)
-                .bind(run.candidates)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE stages SET state = 'verified' WHERE stage = $1")
+                // Lock the stage row so two runs of one stage cannot interleave.
+                sqlx::query("SELECT state FROM stages WHERE stage = $1 FOR UPDATE")
                     .bind(&stage)
                     .execute(&mut *tx)
                     .await?;
+                let number = begin_run::<sqlx::Postgres>(&mut tx, run).await?;
                 sqlx::query("DELETE FROM decisions WHERE stage = $1").bind(&stage).execute(&mut *tx).await?;
                 let mut copy = tx
                     .copy_in_raw(&format!("COPY decisions ({DECISION_COLUMNS}) FROM STDIN WITH (FORMAT csv)"))
@@ -568,43 +539,70 @@ impl Store {
     }
 }
 
-async fn begin_run(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run: &RunRecord) -> Result<i64> {
-    let stage = run.stage.to_string();
-    let state: Option<String> = sqlx::query("SELECT state FROM stages WHERE stage = $1")
-        .bind(&stage)
-        .fetch_optional(&mut **tx)
+/// Fails unless the stage exists and is not decreed (inside the caller's transaction).
+pub(crate) async fn ensure_not_decreed<DB>(conn: &mut DB::Connection, stage: Stage) -> Result<()>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let state: Option<String> = sqlx::query::<DB>("SELECT state FROM stages WHERE stage = $1")
+        .bind(stage.to_string())
+        .fetch_optional(&mut *conn)
         .await?
         .map(|r| r.try_get(0))
         .transpose()?;
     match state.as_deref() {
-        None => return Err(StoreError::NoStage(run.stage)),
-        Some("decreed") => return Err(StoreError::Decreed(run.stage)),
-        _ => {}
+        None => Err(StoreError::NoStage(stage)),
+        Some("decreed") => Err(StoreError::Decreed(stage)),
+        _ => Ok(()),
     }
-    let number: i64 =
-        sqlx::query("SELECT CAST(COALESCE(MAX(run), 0) + 1 AS BIGINT) FROM stage_runs WHERE stage = $1")
-            .bind(&stage)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
-    sqlx::query(
+}
+
+/// Checks that the stage exists and is not decreed, records the run and marks the stage
+/// verified, on `conn` (inside the caller's transaction). Generic so that the `Any` path
+/// and PostgreSQL's COPY path share it.
+async fn begin_run<DB>(conn: &mut DB::Connection, run: &RunRecord) -> Result<i64>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    ensure_not_decreed::<DB>(conn, run.stage).await?;
+    let stage = run.stage.to_string();
+    let number: i64 = sqlx::query::<DB>(
+        "SELECT CAST(COALESCE(MAX(run), 0) + 1 AS BIGINT) FROM stage_runs WHERE stage = $1",
+    )
+    .bind(stage.clone())
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get(0)?;
+    sqlx::query::<DB>(
         "INSERT INTO stage_runs (stage, run, started_at, finished_at, policy_id, policy_version, policy_sha256, snapshots, candidates) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(&stage)
+    .bind(stage.clone())
     .bind(number as i32)
-    .bind(&run.started_at)
+    .bind(run.started_at.clone())
     .bind(now())
-    .bind(&run.policy_id)
-    .bind(&run.policy_version)
-    .bind(&run.policy_sha256)
-    .bind(&run.snapshots)
+    .bind(run.policy_id.clone())
+    .bind(run.policy_version.clone())
+    .bind(run.policy_sha256.clone())
+    .bind(run.snapshots.clone())
     .bind(run.candidates)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE stages SET state = 'verified' WHERE stage = $1")
-        .bind(&stage)
-        .execute(&mut **tx)
+    sqlx::query::<DB>("UPDATE stages SET state = 'verified' WHERE stage = $1")
+        .bind(stage)
+        .execute(&mut *conn)
         .await?;
     Ok(number)
 }
