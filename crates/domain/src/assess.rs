@@ -13,7 +13,7 @@
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
-use crate::facts::{BoolFact, Education, Fact, FactKind, FactSet, Facts, GroupSet};
+use crate::facts::{BoolFact, Education, Fact, FactKind, FactSet, Facts};
 use crate::ids::{Level, Rupiah, SchoolType};
 use crate::policy::{
     Monthly, Operand, OperandTerm, Policy, Ratio, Scope, Test, Unit, NOT_TARGET_GROUP, UNKNOWN_FACT,
@@ -766,13 +766,4 @@ pub struct Explanation<'a> {
     pub policy: PolicyRef<'a>,
     pub as_of: NaiveDate,
     pub params: &'a [ParamUsed],
-}
-
-/// A convenience for tests and callers that hold group names.
-pub fn claims(policy: &Policy, names: &[&str]) -> Option<GroupSet> {
-    let mut set = GroupSet::default();
-    for n in names {
-        set.insert(policy.group_index(n)?);
-    }
-    Some(set)
 }
