@@ -269,3 +269,27 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// The recipients of a decreed stage as they stand now: the decree's recipients with
+    /// every amendment applied in order (an entry whose `change` is `removed` takes the
+    /// child out; `added` or `changed` puts the child in with the amounts it records). In NIK order;
+    /// empty for a stage without a decree.
+    pub async fn recipients(&self, stage: Stage) -> Result<Vec<DecreeEntry>> {
+        let mut current = std::collections::BTreeMap::new();
+        for d in self.decrees(stage).await? {
+            for e in self.decree_entries(stage, d.amendment).await? {
+                match (d.amendment, e.change.as_str()) {
+                    (0, _) | (_, "added" | "changed") if e.status == "recipient" => {
+                        current.insert(e.nik.clone(), e);
+                    }
+                    (_, "removed") => {
+                        current.remove(&e.nik);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(current.into_values().collect())
+    }
+}
