@@ -177,6 +177,25 @@ enum StageCommand {
         /// Switch an exclusion screen on or off in the proposal: NAME=on|off (repeatable).
         #[arg(long, value_name = "NAME=on|off")]
         screen: Vec<String>,
+        /// Instead: what a budget ceiling of this many rupiah for the whole stage would do
+        /// (who is left unfunded, by level and city, in the policy's [funding] order).
+        #[arg(long, value_name = "RUPIAH", value_parser = parse_rupiah, conflicts_with_all = ["policy", "screen"])]
+        budget: Option<Rupiah>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Set the stage's budget ceiling (rupiah for the whole stage) and apply it: eligible
+    /// children beyond it, in the policy's [funding] order, are eligible but unfunded.
+    ///
+    /// See its effect first with `kjp stage impact 2025/1 --budget RUPIAH`.
+    Budget {
+        stage: Stage,
+        /// The budget for the whole stage, e.g. 4_000_000_000_000 or 4.000.000.000.000.
+        #[arg(long, value_name = "RUPIAH", value_parser = parse_rupiah, required_unless_present = "clear")]
+        set: Option<Rupiah>,
+        /// Remove the ceiling: every eligible child is funded.
+        #[arg(long, conflicts_with = "set")]
+        clear: bool,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -235,6 +254,18 @@ enum StageCommand {
         /// The stage (tahap), e.g. 2025/1.
         stage: Stage,
     },
+}
+
+/// Whole rupiah, with optional `_` or `.` thousands separators: 4_000_000 or 4.000.000.
+fn parse_rupiah(raw: &str) -> Result<Rupiah, String> {
+    let digits: String =
+        raw.trim().trim_start_matches("Rp").trim().chars().filter(|c| *c != '_' && *c != '.').collect();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{raw:?} is not a whole number of rupiah (e.g. 4000000000000 or 4.000.000.000.000)"
+        ));
+    }
+    digits.parse::<i64>().map(Rupiah::new).map_err(|_| format!("{raw:?} is too large"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -604,7 +635,26 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             let n = kjp_import::stage::export(&store, stage, &out).await?;
             println!("{}: {n} candidates of stage {stage}", out.display());
         }
-        Command::Stage(StageCommand::Impact { stage, policy, screen, format }) => {
+        Command::Stage(StageCommand::Impact { stage, budget: Some(budget), format, .. }) => {
+            let store = store().await?;
+            let policy = kjp_import::stage::recorded_policy(&store, stage).await?;
+            let c = kjp_import::funding::what_if(&store, stage, &policy, budget).await?;
+            match format {
+                Format::Json => print_json(&c)?,
+                Format::Table => println!("{}nothing was changed", kjp_cli::report::ceiling(&c)),
+            }
+        }
+        Command::Stage(StageCommand::Budget { stage, set, clear: _, format }) => {
+            let store = store().await?;
+            match kjp_import::funding::set_budget(&store, stage, set).await? {
+                Some(c) => match format {
+                    Format::Json => print_json(&c)?,
+                    Format::Table => print!("{}", kjp_cli::report::ceiling(&c)),
+                },
+                None => println!("stage {stage}: no budget ceiling; every eligible child is funded"),
+            }
+        }
+        Command::Stage(StageCommand::Impact { stage, policy, screen, format, budget: None }) => {
             let store = store().await?;
             // Compare with the rules the stage was actually decided under.
             let current = kjp_import::stage::recorded_policy(&store, stage).await?;
@@ -668,6 +718,9 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 Rupiah::new(d.monthly_total),
                 Rupiah::new(d.monthly_total * 6)
             );
+            if d.unfunded > 0 {
+                println!("{} eligible children are unfunded under the budget ceiling", d.unfunded);
+            }
             println!("sha256 {}", d.sha256);
         }
         Command::Stage(StageCommand::Annex { stage, out }) => {

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use kjp_domain::ids::REPORT_LEVELS;
 use kjp_domain::Rupiah;
+use kjp_import::funding::CeilingImpact;
 use kjp_import::stage::{Impact, Summary};
 
 fn rp(n: i64) -> String {
@@ -34,17 +35,26 @@ pub fn summary(s: &Summary) -> String {
     }
     let _ = writeln!(o, "{:<8} {:>10}", "total", s.eligible_total);
     let _ = writeln!(o, "\nMonthly cost {}; six months {}", rp(s.monthly_cost), rp(s.six_month_cost));
+    if let Some(b) = s.budget {
+        let _ = writeln!(
+            o,
+            "Budget ceiling {}: {} eligible children unfunded (BUDGET_CEILING)",
+            rp(b),
+            s.unfunded
+        );
+    }
     let _ = writeln!(
         o,
-        "\n{:<44} {:>9} {:>10} {:>8} {:>22}",
-        "city", "eligible", "ineligible", "review", "monthly"
+        "\n{:<44} {:>9} {:>9} {:>10} {:>8} {:>22}",
+        "city", "eligible", "unfunded", "ineligible", "review", "monthly"
     );
     for c in &s.by_city {
         let _ = writeln!(
             o,
-            "{:<44} {:>9} {:>10} {:>8} {:>22}",
+            "{:<44} {:>9} {:>9} {:>10} {:>8} {:>22}",
             c.name,
             c.eligible,
+            c.unfunded,
             c.ineligible,
             c.review,
             rp(c.monthly_cost)
@@ -112,6 +122,50 @@ pub fn impact(i: &Impact) -> String {
         let _ = writeln!(o, "{title}, by reason:");
         for (code, n) in &c.by_reason {
             let _ = writeln!(o, "  {:<36} {:>9}", code, n);
+        }
+    }
+    o
+}
+
+pub fn ceiling(c: &CeilingImpact) -> String {
+    let mut o = String::new();
+    let out = &c.outcome;
+    let _ = writeln!(
+        o,
+        "Budget ceiling {} for stage {}: {} eligible children would cost {}",
+        rp(out.budget.get()),
+        c.stage,
+        c.eligible,
+        rp(c.eligible_cost)
+    );
+    let _ = writeln!(
+        o,
+        "Funded {} ({}), unfunded {} ({})",
+        out.funded,
+        rp(out.funded_cost.get()),
+        out.unfunded,
+        rp(out.unfunded_cost.get())
+    );
+    if let Some(last) = out.last_funded {
+        let decile = last.decile.map_or("outside DTKS".to_string(), |d| format!("DTKS decile {d}"));
+        let kind = if last.continuing { "continuing" } else { "new" };
+        let _ = writeln!(o, "The last child funded: {decile}, {kind}");
+    }
+    let _ = writeln!(
+        o,
+        "Unfunded now {}; this ceiling leaves {} more unfunded and funds {} now unfunded",
+        c.unfunded_now, c.newly_unfunded, c.newly_funded
+    );
+    if out.unfunded > 0 {
+        let _ = writeln!(o, "\nUnfunded, by level:");
+        for l in REPORT_LEVELS {
+            if c.unfunded_by_level.get(l) > 0 {
+                let _ = writeln!(o, "  {:<8} {:>9}", l, c.unfunded_by_level.get(l));
+            }
+        }
+        let _ = writeln!(o, "Unfunded, by city:");
+        for city in c.unfunded_by_city.iter().filter(|c| c.count > 0) {
+            let _ = writeln!(o, "  {:<44} {:>9}", city.name, city.count);
         }
     }
     o

@@ -223,6 +223,12 @@ pub struct Facts {
     pub family_property_njop: Option<Rupiah>,
     pub claims: GroupSet,
     pub flags: Flags,
+    /// The family's DTKS welfare decile (1 poorest to 10), if it is in DTKS. Not a test
+    /// of eligibility: the funding order reads it when a budget falls short.
+    pub dtks_decile: Option<u8>,
+    /// A recipient of the previous stage (its decree, with amendments). Read by the
+    /// funding order only.
+    pub continuing: bool,
 }
 
 /// The yes/no facts: each known true, known false, or unknown.

@@ -7,6 +7,7 @@
 pub mod assess;
 pub mod conflict;
 pub mod facts;
+pub mod funding;
 pub mod ids;
 pub mod policy;
 pub mod regions;

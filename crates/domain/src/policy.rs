@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use crate::facts::{Education, Fact, FactKind};
+use crate::funding::{Funding, RankKey, BUDGET_CEILING};
 use crate::ids::{Level, Rupiah};
 
 /// The KJP Plus policy shipped with the binary (`policy/kjp-plus.toml`).
@@ -189,6 +190,17 @@ struct RawPolicy {
     screen: Vec<Spanned<RawScreen>>,
     #[serde(default)]
     amounts: Vec<Spanned<RawAmounts>>,
+    #[serde(default)]
+    funding: Option<Spanned<RawFunding>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunding {
+    order: Vec<String>,
+    citation: String,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -559,6 +571,9 @@ pub struct Policy {
     /// Distinct group ids in file order: the order in which a qualifying group is named.
     pub group_ids: Vec<String>,
     pub amounts: Vec<AmountTable>,
+    /// Who is funded first when a stage's budget falls short; `None`: a stage of this
+    /// policy cannot have a budget ceiling.
+    pub funding: Option<Funding>,
 }
 
 /// Reason codes the engine itself produces; a policy must give them texts.
@@ -891,6 +906,31 @@ impl Policy {
             }
         }
 
+        let funding = match raw.funding {
+            None => None,
+            Some(f) => {
+                let line = loader.line(f.span().start);
+                let f = f.into_inner();
+                need_citation(&f.citation, "[funding]", line, &loader)?;
+                let mut order = Vec::new();
+                for key in &f.order {
+                    let k = RankKey::parse(key).ok_or_else(|| {
+                        let known: Vec<&str> = RankKey::ALL.iter().map(|k| k.name()).collect();
+                        loader.err(
+                            line,
+                            format!("[funding]: unknown order key {key:?}; known: {}", known.join(", ")),
+                        )
+                    })?;
+                    if order.contains(&k) {
+                        return Err(loader.err(line, format!("[funding]: {key:?} is named twice")));
+                    }
+                    order.push(k);
+                }
+                reason_index(BUDGET_CEILING, line)?;
+                Some(Funding { order, citation: f.citation, note: f.note })
+            }
+        };
+
         Ok(Policy {
             id: programme.id,
             name: programme.name,
@@ -907,6 +947,7 @@ impl Policy {
             groups,
             group_ids,
             amounts,
+            funding,
         })
     }
 
@@ -1168,6 +1209,21 @@ mod tests {
         assert!(e.message.contains("unknown fact \"in_dtkz\""), "{e}");
         let e = broken("fact = \"in_dtks\", is = true", "fact = \"in_dtks\", at_most = 3");
         assert!(e.message.contains("yes/no"), "{e}");
+    }
+
+    #[test]
+    fn funding_order_is_checked() {
+        let order = "order = [\"dtks_decile\", \"continuing\"]";
+        let e = broken(order, "order = [\"dtks_decile\", \"income\"]");
+        assert!(e.message.contains("unknown order key \"income\"; known: dtks_decile, continuing"), "{e}");
+        assert_eq!(e.line, Some(line_of(order) - 1));
+        let e = broken(order, "order = [\"continuing\", \"continuing\"]");
+        assert!(e.message.contains("\"continuing\" is named twice"), "{e}");
+        let e = broken("[reasons.BUDGET_CEILING]", "[reasons.BUDGET_CEILINGS]");
+        assert!(e.message.contains("reason \"BUDGET_CEILING\" is not defined"), "{e}");
+        let p = Policy::kjp_plus();
+        let f = p.funding.expect("the shipped policy has a funding order");
+        assert_eq!(f.order, [crate::funding::RankKey::DtksDecile, crate::funding::RankKey::Continuing]);
     }
 
     #[test]

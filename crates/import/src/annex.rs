@@ -62,7 +62,9 @@ fn write_err(path: &Path) -> impl Fn(String) -> AnnexError + '_ {
 pub async fn annex(store: &Store, stage: Stage, dir: &Path) -> Result<Annex, AnnexError> {
     let decrees = store.decrees(stage).await?;
     let decree = decrees.first().ok_or(AnnexError::NotDecreed(stage))?;
-    let entries = store.decree_entries(stage, 0).await?;
+    // The annex lists the recipients; the eligible-but-unfunded are counted in the decree.
+    let entries: Vec<_> =
+        store.decree_entries(stage, 0).await?.into_iter().filter(|e| e.status == "recipient").collect();
     let mut names: HashMap<String, String> = HashMap::new();
     store
         .each_decision(stage, |d| {

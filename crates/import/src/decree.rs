@@ -48,6 +48,17 @@ pub enum DecreeError {
     NoNumber,
     #[error("stored decision for NIK {nik}: {reason}")]
     Corrupt { nik: String, reason: String },
+    #[error("applying the budget ceiling: {0}")]
+    Funding(String),
+}
+
+/// The budget ceiling again, after resolutions changed who is eligible.
+async fn refund(store: &Store, stage: Stage, policy: &Policy) -> Result<(), DecreeError> {
+    match crate::funding::apply(store, stage, policy).await {
+        Ok(_) => Ok(()),
+        Err(crate::stage::StageError::Store(e)) => Err(e.into()),
+        Err(e) => Err(DecreeError::Funding(e.to_string())),
+    }
 }
 
 fn masked(nik: &str) -> String {
@@ -158,6 +169,7 @@ pub async fn resolve_by_rule(
         }
     }
     store.apply_resolutions(stage, &items).await?;
+    refund(store, stage, policy).await?;
     Ok(out)
 }
 
@@ -203,6 +215,7 @@ pub async fn resolve_one(
         before_unknown: before.unknown.clone(),
     };
     store.apply_resolutions(stage, &[(after.clone(), resolution)]).await?;
+    refund(store, stage, policy).await?;
     Ok(after)
 }
 
@@ -279,6 +292,10 @@ pub fn canonical(d: &DecreeRecord, entries: &[DecreeEntry]) -> String {
     let _ = writeln!(t, "monthly_total={}", d.monthly_total);
     let _ = writeln!(t, "note={}", d.note);
     let _ = writeln!(t, "previous_sha256={}", d.previous_sha256);
+    // Absent for a stage without a ceiling, so that such decrees keep their hash.
+    if let Some(b) = d.budget {
+        let _ = writeln!(t, "budget={b}");
+    }
     for e in entries {
         let _ = writeln!(
             t,
@@ -310,7 +327,7 @@ pub async fn decree(
     if req.number.trim().is_empty() {
         return Err(DecreeError::NoNumber);
     }
-    stage_row(store, stage).await?;
+    let row = stage_row(store, stage).await?;
     let run = store.last_run(stage).await?.ok_or(DecreeError::NotVerified(stage))?;
     let review = store.tally(stage, &["status", "unknown", "city"]).await?;
     let pending: Vec<&kjp_store::Tally> = review.iter().filter(|t| t.key[0] == "review").collect();
@@ -346,25 +363,32 @@ pub async fn decree(
             ),
         });
     }
-    let entries: Vec<DecreeEntry> = store
+    let entry = |d: DecisionRow, status: &str| DecreeEntry {
+        nik: d.nik,
+        status: status.into(),
+        level: d.level,
+        school: d.school,
+        npsn: d.npsn,
+        kelurahan: d.kelurahan,
+        routine: d.routine,
+        periodic: d.periodic,
+        school_fee: d.school_fee,
+        monthly_total: d.monthly_total,
+        change: String::new(),
+        reason: if status == "unfunded" { d.reasons } else { String::new() },
+    };
+    let mut entries: Vec<DecreeEntry> = store
         .decisions_with_status(stage, "eligible")
         .await?
         .into_iter()
-        .map(|d| DecreeEntry {
-            nik: d.nik,
-            status: "recipient".into(),
-            level: d.level,
-            school: d.school,
-            npsn: d.npsn,
-            kelurahan: d.kelurahan,
-            routine: d.routine,
-            periodic: d.periodic,
-            school_fee: d.school_fee,
-            monthly_total: d.monthly_total,
-            change: String::new(),
-            reason: String::new(),
-        })
+        .map(|d| entry(d, "recipient"))
         .collect();
+    let recipients = entries.len() as i64;
+    let monthly_total = entries.iter().map(|e| e.monthly_total).sum();
+    entries.extend(
+        store.decisions_with_status(stage, "unfunded").await?.into_iter().map(|d| entry(d, "unfunded")),
+    );
+    entries.sort_by(|a, b| a.nik.cmp(&b.nik));
     let mut record = DecreeRecord {
         stage,
         amendment: 0,
@@ -373,15 +397,16 @@ pub async fn decree(
         recorded_at: kjp_store::timestamp(),
         policy_sha256: run.policy_sha256,
         snapshots: run.snapshots,
-        recipients: entries.len() as i64,
-        unfunded: 0,
-        monthly_total: entries.iter().map(|e| e.monthly_total).sum(),
+        recipients,
+        unfunded: entries.len() as i64 - recipients,
+        monthly_total,
+        budget: row.budget,
         note: req.note.clone(),
         sha256: String::new(),
         previous_sha256: String::new(),
     };
     record.sha256 = kjp_store::sha256_hex(canonical(&record, &entries).as_bytes());
-    store.record_decree(&record, &entries).await?;
+    store.record_decree(&record, &entries, &[]).await?;
     Ok(record)
 }
 
@@ -419,6 +444,9 @@ pub async fn replay(store: &Store, stage: Stage) -> Result<Replay, DecreeError> 
         .collect();
     let recipients: BTreeMap<&str, &DecreeEntry> = entries.iter().map(|e| (e.nik.as_str(), e)).collect();
     let mut bad = None;
+    // The eligible, to replay the budget ceiling over: (claim, funded as recorded).
+    let mut claims: Vec<(kjp_domain::funding::Claim, bool, String)> = Vec::new();
+    let months = stage.benefit_months().len() as i64;
     store
         .each_decision(stage, |d| {
             out.decisions += 1;
@@ -434,10 +462,11 @@ pub async fn replay(store: &Store, stage: Stage) -> Result<Replay, DecreeError> 
                 Some(outcome) => (outcome.clone(), d.monthly_total),
                 None => (decided.status.as_str().to_string(), decided.monthly.map_or(0, |m| m.total.get())),
             };
+            let eligible = status == "eligible";
             let recorded = recipients.get(d.nik.as_str());
-            let ok = status == d.status
-                && (status != "eligible" || total == d.monthly_total)
-                && (status == "eligible") == recorded.is_some()
+            let ok = (status == d.status || (eligible && d.status == "unfunded"))
+                && (!eligible || total == d.monthly_total)
+                && eligible == recorded.is_some()
                 && recorded.is_none_or(|e| e.monthly_total == total);
             if ok {
                 out.matching += 1;
@@ -447,8 +476,35 @@ pub async fn replay(store: &Store, stage: Stage) -> Result<Replay, DecreeError> 
                     out.mismatches.push(masked(&d.nik));
                 }
             }
+            if let (true, Some(e), Ok(nik)) = (ok && eligible, recorded, d.nik.parse::<u64>()) {
+                let claim = kjp_domain::funding::Claim {
+                    nik,
+                    decile: facts.dtks_decile,
+                    continuing: facts.continuing,
+                    cost: kjp_domain::Rupiah::new(total * months),
+                };
+                claims.push((claim, e.status == "recipient" && d.status == "eligible", d.nik.clone()));
+            }
         })
         .await?;
+    // The ceiling, replayed with the budget and order recorded.
+    let funded: Vec<bool> = match (first.budget, policy.funding.as_ref()) {
+        (Some(budget), Some(order)) => {
+            let only: Vec<_> = claims.iter().map(|c| c.0).collect();
+            order.fund(&only, kjp_domain::Rupiah::new(budget)).0
+        }
+        (Some(_), None) => vec![false; claims.len()],
+        (None, _) => vec![true; claims.len()],
+    };
+    for ((_, recorded, nik), funded) in claims.iter().zip(funded) {
+        if *recorded != funded {
+            out.matching -= 1;
+            out.mismatching += 1;
+            if out.mismatches.len() < 20 {
+                out.mismatches.push(masked(nik));
+            }
+        }
+    }
     if let Some(e) = bad {
         return Err(e);
     }

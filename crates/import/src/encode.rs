@@ -2,8 +2,9 @@
 //! can be replayed (the decree) or re-assessed under another policy (the what-if)
 //! without reading the agency files again.
 //!
-//! `b=2012-03-04;e=enrolled;l=SMP;s=swasta;w=5500000;p=0;g=poor_family+worker;f=1?0...`
-//! where `f` holds one character per yes/no fact in `BoolFact` order: `1`, `0` or `?`.
+//! `b=2012-03-04;e=enrolled;l=SMP;s=swasta;w=5500000;p=0;g=poor_family+worker;f=1?0...;d=3;c=1`
+//! where `f` holds one character per yes/no fact in `BoolFact` order: `1`, `0` or `?`,
+//! `d` the DTKS decile and `c=1` a continuing recipient (both read by the funding order).
 
 use kjp_domain::ids::{parse_date, Level, SchoolType};
 use kjp_domain::{BoolFact, Education, Facts, Policy, Rupiah};
@@ -67,6 +68,12 @@ pub fn facts(f: &Facts, policy: &Policy) -> String {
         })
         .collect();
     push("f", &flags);
+    if let Some(d) = f.dtks_decile {
+        push("d", &d.to_string());
+    }
+    if f.continuing {
+        push("c", "1");
+    }
     out
 }
 
@@ -84,6 +91,8 @@ pub fn decode(text: &str, policy: &Policy) -> Result<Facts, String> {
             "s" => f.school = Some(SchoolType::parse(v).map_err(|_| bad())?),
             "w" => f.parent_wage = Some(Rupiah::new(v.parse().map_err(|_| bad())?)),
             "p" => f.family_property_njop = Some(Rupiah::new(v.parse().map_err(|_| bad())?)),
+            "d" => f.dtks_decile = Some(v.parse().ok().filter(|d| (1..=10).contains(d)).ok_or_else(bad)?),
+            "c" => f.continuing = v == "1",
             "g" => {
                 for g in v.split('+').filter(|g| !g.is_empty()) {
                     if let Some(i) = policy.group_index(g) {
@@ -133,13 +142,16 @@ mod tests {
         f.claims.insert(2);
         f.set(BoolFact::InDtks, Some(true));
         f.set(BoolFact::FamilyCar, Some(false));
+        f.dtks_decile = Some(3);
+        f.continuing = true;
         let text = facts(&f, &policy);
         assert_eq!(
             text,
-            "b=2012-03-04;e=out_of_school;l=SMALB;s=swasta;w=5500000;p=0;g=poor_family+worker;f=??1?????0?"
+            "b=2012-03-04;e=out_of_school;l=SMALB;s=swasta;w=5500000;p=0;g=poor_family+worker;f=??1?????0?;d=3;c=1"
         );
         assert_eq!(decode(&text, &policy).unwrap(), f);
         assert_eq!(decode("", &policy).unwrap(), Facts::default());
         assert!(decode("x=1", &policy).is_err());
+        assert!(decode("d=11", &policy).is_err());
     }
 }

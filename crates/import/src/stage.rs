@@ -20,6 +20,8 @@ pub enum StageError {
     Verify(#[from] VerifyError),
     #[error("stage {0} does not exist: open it with `kjp stage open {1} {2}`")]
     NotOpen(Stage, i32, u8),
+    #[error("the policy {0} has no [funding] order: a stage decided under it cannot have a budget ceiling")]
+    NoFundingOrder(String),
     #[error("stage {0} has not been verified yet: run `kjp stage verify {0}`")]
     NotVerified(Stage),
     #[error("stage {0} is decreed: its decisions cannot change")]
@@ -92,7 +94,15 @@ pub async fn verify(
     progress("read and parse snapshots", 0, snapshots.len() as u64);
     let sources = verify::load(&snapshots)?;
     progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
-    let rows = verify::decide(&sources, policy, row.as_of, &|done, total| progress("decide", done, total))?;
+    let continuing: std::collections::HashSet<kjp_domain::Nik> = store
+        .recipients(stage.previous())
+        .await?
+        .iter()
+        .filter_map(|e| kjp_domain::Nik::parse(&e.nik).ok())
+        .collect();
+    let rows = verify::decide(&sources, policy, row.as_of, &continuing, &|done, total| {
+        progress("decide", done, total)
+    })?;
     // Freeing millions of small allocations takes seconds: let another thread do it while
     // the decisions are written.
     std::thread::spawn(move || drop(sources));
@@ -123,6 +133,8 @@ pub async fn verify(
         crate::decree::DecreeError::Store(e) => StageError::Store(e),
         other => StageError::Reapply(other.to_string()),
     })?;
+    // Then the budget ceiling, over the children eligible after the resolutions.
+    crate::funding::apply(store, stage, policy).await?;
     Ok(Verified { run: number, candidates, snapshots: used, reapplied })
 }
 
@@ -186,6 +198,7 @@ pub struct CityRow {
     pub eligible: i64,
     pub ineligible: i64,
     pub review: i64,
+    pub unfunded: i64,
     pub monthly_cost: i64,
 }
 
@@ -225,6 +238,10 @@ pub struct Summary {
     pub eligible_total: i64,
     pub ineligible: i64,
     pub review: i64,
+    /// Eligible but beyond the stage's budget ceiling (not in `eligible`).
+    pub unfunded: i64,
+    /// The stage's budget ceiling, in rupiah, if it has one.
+    pub budget: Option<i64>,
     pub monthly_cost: i64,
     pub six_month_cost: i64,
     pub by_city: Vec<CityRow>,
@@ -251,7 +268,7 @@ pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError>
     let run = store.last_run(stage).await?.ok_or(StageError::NotVerified(stage))?;
     let by_level = store.tally(stage, &["status", "level"]).await?;
     let mut eligible = LevelCounts::default();
-    let (mut ineligible, mut review, mut monthly) = (0, 0, 0);
+    let (mut ineligible, mut review, mut unfunded, mut monthly) = (0, 0, 0, 0);
     for t in &by_level {
         match t.key[0].as_str() {
             "eligible" => {
@@ -259,6 +276,7 @@ pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError>
                 monthly += t.monthly;
             }
             "ineligible" => ineligible += t.count,
+            "unfunded" => unfunded += t.count,
             _ => review += t.count,
         }
     }
@@ -270,6 +288,7 @@ pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError>
                 eligible: 0,
                 ineligible: 0,
                 review: 0,
+                unfunded: 0,
                 monthly_cost: 0,
             };
             (r.code.to_string(), row)
@@ -282,6 +301,7 @@ pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError>
             eligible: 0,
             ineligible: 0,
             review: 0,
+            unfunded: 0,
             monthly_cost: 0,
         });
         match t.key[0].as_str() {
@@ -290,6 +310,7 @@ pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError>
                 city.monthly_cost += t.monthly;
             }
             "ineligible" => city.ineligible += t.count,
+            "unfunded" => city.unfunded += t.count,
             _ => city.review += t.count,
         }
     }
@@ -337,6 +358,8 @@ pub async fn summary(store: &Store, stage: Stage) -> Result<Summary, StageError>
         eligible,
         ineligible,
         review,
+        unfunded,
+        budget: row.budget,
         monthly_cost: monthly,
         six_month_cost: monthly * 6,
         by_city: cities.into_values().collect(),

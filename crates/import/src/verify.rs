@@ -146,6 +146,8 @@ pub fn load(snapshots: &[Snapshot]) -> Result<Sources, VerifyError> {
 #[derive(Debug, Default)]
 struct Family {
     dtks: Option<u32>,
+    /// The lowest decile any DTKS entry of the family records.
+    dtks_decile: Option<u8>,
     dtks_outside: Option<u32>,
     sktm: Option<u32>,
     driver: Option<u32>,
@@ -163,11 +165,13 @@ struct Candidate<'a> {
     letter: Option<&'a LurahLetter>,
 }
 
-/// Decides every candidate. The rows come out in NIK order.
+/// Decides every candidate. `continuing`: the recipients of the previous stage. The rows
+/// come out in NIK order.
 pub fn decide(
     src: &Sources,
     policy: &Policy,
     as_of: NaiveDate,
+    continuing: &HashSet<Nik>,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<DecisionRow>, VerifyError> {
     let rules = Rules::new(policy, as_of)?;
@@ -197,6 +201,7 @@ pub fn decide(
             dtks_by_nik.insert(d.nik, d);
         }
         if let Some(f) = families.get_mut(&d.kk.as_u64()) {
+            f.dtks_decile = Some(f.dtks_decile.map_or(d.decile, |x| x.min(d.decile)));
             if d.address_in_jakarta {
                 f.dtks.get_or_insert(d.line);
             } else {
@@ -300,7 +305,7 @@ pub fn decide(
         .map(|c| {
             let p = person(c.nik);
             let family = p.and_then(|p| families.get(&p.kk.as_u64()));
-            let mut f = Facts::default();
+            let mut f = Facts { continuing: continuing.contains(&c.nik), ..Facts::default() };
             let mut ev = Evidence::default();
             let mut conflicts: Vec<Conflict> = Vec::new();
             if let Some(g) = poor {
@@ -342,6 +347,7 @@ pub fn decide(
                     .map(|d| d.line)
                     .or(family.and_then(|f| f.dtks_outside));
                 f.set(BoolFact::InDtks, Some(in_jakarta.is_some() || outside.is_some()));
+                f.dtks_decile = own_dtks.map(|d| d.decile).or(family.and_then(|f| f.dtks_decile));
                 if let Some(line) = in_jakarta.or(outside) {
                     ev.add(Source::Dtks, line);
                 }
@@ -577,7 +583,9 @@ mod tests {
                 .into(),
             ..Sources::default()
         };
-        let rows = decide(&src, &Policy::kjp_plus(), parse_date("2025-01-01").unwrap(), &|_, _| {}).unwrap();
+        let rows =
+            decide(&src, &Policy::kjp_plus(), parse_date("2025-01-01").unwrap(), &HashSet::new(), &|_, _| {})
+                .unwrap();
         assert_eq!(rows.len(), 1);
         assert!(rows[0].unknown.contains("family_car"), "{:?}", rows[0]);
         assert!(rows[0].conflicts.contains("registered to another owner"), "{}", rows[0].conflicts);

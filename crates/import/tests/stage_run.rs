@@ -248,22 +248,52 @@ async fn run(db: &TestDb) {
     assert!(no_reason.unwrap_err().to_string().contains("needs a reason"));
     assert_eq!(store.resolutions(s).await.expect("resolutions").len(), 3);
 
-    // A new run keeps what was settled.
+    // A budget ceiling, seen before it is set. Funding order: DTKS decile 1 (Bima, SD,
+    // 6 x 250,000), decile 2 by NIK (Adi, 6 x 470,000; Hendra, 6 x 420,000), outside DTKS
+    // (Eko, 6 x 420,000): 9,360,000 in all.
+    let rp = kjp_domain::Rupiah::new;
+    let all = kjp_import::funding::what_if(&store, s, &policy, rp(9_360_000)).await.expect("what-if");
+    assert_eq!((all.eligible, all.eligible_cost, all.outcome.unfunded), (4, 9_360_000, 0));
+    let short = kjp_import::funding::what_if(&store, s, &policy, rp(6_839_999)).await.expect("what-if");
+    assert_eq!((short.outcome.funded, short.outcome.unfunded, short.newly_unfunded), (2, 2, 2));
+    assert_eq!((short.outcome.funded_cost.get(), short.outcome.unfunded_cost.get()), (4_320_000, 5_040_000));
+    assert_eq!(short.unfunded_by_level.sma, 2);
+    assert_eq!(short.unfunded_by_city.iter().map(|c| c.count).sum::<i64>(), 2);
+    assert_eq!(d(DRIVER_CHILD).await.status, "eligible", "a what-if changes nothing");
+    // Set: the child outside DTKS is last in the order and left unfunded, with the reason.
+    let set = kjp_import::funding::set_budget(&store, s, Some(rp(6_840_000))).await.expect("budget");
+    assert_eq!(set.expect("an impact").outcome.unfunded, 1);
+    let driver = d(DRIVER_CHILD).await;
+    assert_eq!((driver.status.as_str(), driver.reasons.as_str()), ("unfunded", "BUDGET_CEILING"));
+    let sum = stage::summary(&store, s).await.expect("summary");
+    assert_eq!((sum.eligible_total, sum.unfunded, sum.budget), (3, 1, Some(6_840_000)));
+
+    // A new run keeps what was settled, and the ceiling.
     let v3 = stage::verify(&store, s, &policy, &no_progress).await.expect("verify again");
     assert_eq!(v3.reapplied, 3);
+    assert_eq!(d(DRIVER_CHILD).await.status, "unfunded");
     assert_eq!(d(CAR_CONFLICT).await.status, "eligible");
     assert_eq!(d(DTKS_OUTSIDE).await.monthly_total, 420_000);
 
     // The decree: every recipient with level and amount, and a hash over all of it.
     let record = decree::decree(&store, s, &policy, &req).await.expect("decree");
-    assert_eq!((record.recipients, record.monthly_total), (4, 470_000 + 420_000 + 250_000 + 420_000));
+    assert_eq!((record.recipients, record.unfunded), (3, 1));
+    assert_eq!((record.monthly_total, record.budget), (470_000 + 250_000 + 420_000, Some(6_840_000)));
     assert_eq!(record.policy_sha256, policy.sha256);
     assert_eq!(record.sha256.len(), 64);
     let entries = store.decree_entries(s, 0).await.expect("entries");
     assert_eq!(
-        entries.iter().map(|e| e.nik.as_str()).collect::<Vec<_>>(),
-        vec![ELIGIBLE_POOR, CAR_CONFLICT, DRIVER_CHILD, DTKS_OUTSIDE]
+        entries.iter().map(|e| (e.nik.as_str(), e.status.as_str())).collect::<Vec<_>>(),
+        vec![
+            (ELIGIBLE_POOR, "recipient"),
+            (CAR_CONFLICT, "recipient"),
+            (DRIVER_CHILD, "unfunded"),
+            (DTKS_OUTSIDE, "recipient")
+        ]
     );
+    assert_eq!(store.recipients(s).await.expect("recipients").len(), 3);
+    let err = kjp_import::funding::set_budget(&store, s, None).await.unwrap_err();
+    assert!(err.to_string().contains("is decreed"), "{err}");
     // After the decree nothing changes the stage's decisions.
     let err = stage::verify(&store, s, &policy, &no_progress).await.unwrap_err();
     assert!(err.to_string().contains("is decreed"), "{err}");
@@ -281,9 +311,9 @@ async fn run(db: &TestDb) {
     // The annex: recipients by school, totals that add up to the rupiah.
     let annex_dir = dir.path().join("annex");
     let annex = kjp_import::annex::annex(&store, s, &annex_dir).await.expect("annex");
-    assert_eq!((annex.recipients, annex.monthly_total), (4, record.monthly_total));
+    assert_eq!((annex.recipients, annex.monthly_total), (3, record.monthly_total));
     let recipients = std::fs::read_to_string(&annex.recipients_csv).expect("recipients csv");
-    assert_eq!(recipients.lines().count(), 5);
+    assert_eq!(recipients.lines().count(), 4);
     assert!(
         recipients
             .contains("SMP Swasta Harapan,SMP,3171**********01,Adi Saputra,185000,115000,170000,470000"),
@@ -291,9 +321,9 @@ async fn run(db: &TestDb) {
     );
     assert!(!recipients.contains(ELIGIBLE_POOR), "NIKs are masked in the published annex");
     let totals = std::fs::read_to_string(&annex.totals_csv).expect("totals csv");
-    assert!(totals.contains("level,SMA,2,840000,5040000"), "{totals}");
+    assert!(totals.contains("level,SMA,1,420000,2520000"), "{totals}");
     assert!(
-        totals.contains(&format!("total,,4,{},{}", record.monthly_total, record.monthly_total * 6)),
+        totals.contains(&format!("total,,3,{},{}", record.monthly_total, record.monthly_total * 6)),
         "{totals}"
     );
     assert!(std::fs::read(&annex.xlsx).expect("xlsx").starts_with(b"PK"), "an XLSX is a zip");

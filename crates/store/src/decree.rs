@@ -33,6 +33,8 @@ pub struct DecreeRecord {
     pub recipients: i64,
     pub unfunded: i64,
     pub monthly_total: i64,
+    /// The stage's budget ceiling when it was decreed, if it had one.
+    pub budget: Option<i64>,
     pub note: String,
     /// sha256 over everything recorded (see the import crate's decree module).
     pub sha256: String,
@@ -139,9 +141,14 @@ impl Store {
     }
 
     /// Records a decree or an amendment with its entries and marks the stage decreed, in
-    /// one transaction. A decree for a stage that has one, or an amendment whose number
-    /// is taken, is refused.
-    pub async fn record_decree(&self, d: &DecreeRecord, entries: &[DecreeEntry]) -> Result<()> {
+    /// one transaction; an amendment also marks the corrections (by `seq`) it takes. A
+    /// decree for a stage that has one, or an amendment whose number is taken, is refused.
+    pub async fn record_decree(
+        &self,
+        d: &DecreeRecord,
+        entries: &[DecreeEntry],
+        corrections: &[i64],
+    ) -> Result<()> {
         let s = d.stage.to_string();
         let mut tx = self.pool.begin().await?;
         let last: Option<i64> =
@@ -159,8 +166,8 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO decrees (stage, amendment, number, decree_date, recorded_at, policy_sha256, snapshots, \
-             recipients, unfunded, monthly_total, note, sha256, previous_sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             recipients, unfunded, monthly_total, note, sha256, previous_sha256, budget) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&s)
         .bind(d.amendment as i32)
@@ -175,8 +182,24 @@ impl Store {
         .bind(&d.note)
         .bind(&d.sha256)
         .bind(&d.previous_sha256)
+        .bind(d.budget)
         .execute(&mut *tx)
         .await?;
+        for seq in corrections {
+            let done = sqlx::query(
+                "UPDATE corrections SET amendment = $3 WHERE stage = $1 AND seq = $2 AND amendment IS NULL",
+            )
+            .bind(&s)
+            .bind(seq)
+            .bind(d.amendment as i32)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "stage {s}: correction {seq} is not pending (another amendment took it)"
+                )));
+            }
+        }
         for chunk in entries.chunks(1000) {
             let sql = crate::values_sql(
                 self.backend,
@@ -233,6 +256,7 @@ impl Store {
                     recipients: r.try_get("recipients")?,
                     unfunded: r.try_get("unfunded")?,
                     monthly_total: r.try_get("monthly_total")?,
+                    budget: r.try_get("budget")?,
                     note: r.try_get("note")?,
                     sha256: r.try_get("sha256")?,
                     previous_sha256: r.try_get("previous_sha256")?,

@@ -16,9 +16,11 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Row};
 
 mod decree;
+mod funding;
 mod migrate;
 
 pub use decree::{DecreeEntry, DecreeRecord, Resolution};
+pub use funding::{Correction, FundingClaim};
 pub use migrate::MIGRATIONS;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,8 @@ pub enum StoreError {
     NoStage(Stage),
     #[error("stage {0} is decreed: its decisions cannot change (a correction is an amendment)")]
     Decreed(Stage),
+    #[error("stage {0} is not decreed: correct its decisions with `kjp stage resolve` or a new run")]
+    NotDecreed(Stage),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error("{path}: {error}")]
@@ -110,6 +114,9 @@ pub struct StageRow {
     pub as_of: NaiveDate,
     pub state: StageState,
     pub opened_at: String,
+    /// The budget ceiling for the whole stage, in rupiah; `None`: every eligible child is
+    /// funded.
+    pub budget: Option<i64>,
 }
 
 /// One run of `kjp stage verify`: what it used.
@@ -333,7 +340,7 @@ impl Store {
     }
 
     pub async fn stage(&self, stage: Stage) -> Result<Option<StageRow>> {
-        let row = sqlx::query("SELECT stage, as_of, state, opened_at FROM stages WHERE stage = $1")
+        let row = sqlx::query("SELECT stage, as_of, state, opened_at, budget FROM stages WHERE stage = $1")
             .bind(stage.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -341,9 +348,10 @@ impl Store {
     }
 
     pub async fn stages(&self) -> Result<Vec<StageRow>> {
-        let rows = sqlx::query("SELECT stage, as_of, state, opened_at FROM stages ORDER BY year, half")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT stage, as_of, state, opened_at, budget FROM stages ORDER BY year, half")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(stage_from).collect()
     }
 
@@ -696,6 +704,7 @@ fn stage_from(r: &AnyRow) -> Result<StageRow> {
             .ok_or_else(|| StoreError::Corrupt(format!("stage date {as_of:?}")))?,
         state: StageState::parse(&state)?,
         opened_at: r.try_get("opened_at")?,
+        budget: r.try_get("budget")?,
     })
 }
 
