@@ -240,6 +240,47 @@ enum StageCommand {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+    /// Correct a decreed stage: re-assess one child with corrected facts (--fact) or record
+    /// an officer's decision (--as), keeping the decision before and after, who, when, why
+    /// and the evidence. The correction waits for the next amendment (`kjp stage amend`).
+    ///
+    ///   kjp stage correct 2025/1 --nik 3171... --fact family_car=no \
+    ///       --evidence "Samsat block 2025-04-02 No. 12/2025" --reason "car sold in 2024"
+    #[command(group(clap::ArgGroup::new("change").required(true).args(["fact", "outcome"])))]
+    Correct {
+        stage: Stage,
+        #[arg(long, value_name = "NIK")]
+        nik: String,
+        /// A corrected fact, NAME=VALUE (repeatable): yes/no facts take yes, no or unknown;
+        /// parent_wage and family_property_njop whole rupiah.
+        #[arg(long, value_name = "NAME=VALUE")]
+        fact: Vec<String>,
+        /// Or the officer's decision.
+        #[arg(long = "as", value_name = "OUTCOME", value_enum, conflicts_with = "fact")]
+        outcome: Option<Outcome>,
+        /// Why (recorded with the correction and published in the amendment).
+        #[arg(long)]
+        reason: String,
+        /// What proves it, e.g. the Samsat block's number and date.
+        #[arg(long, default_value = "")]
+        evidence: String,
+        /// Who (default: the login name).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Record the next numbered amendment of a decreed stage from every pending
+    /// correction: who is added, removed or changed, and why, chained by hash to the decree.
+    Amend {
+        stage: Stage,
+        /// The amending decree's number.
+        #[arg(long)]
+        number: String,
+        /// Its date (YYYY-MM-DD).
+        #[arg(long)]
+        date: NaiveDate,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Write the decree annex to sign and publish: recipients by school (CSV), totals per
     /// level and city that add up to the rupiah (CSV), and both as one XLSX workbook.
     Annex {
@@ -720,6 +761,61 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             );
             if d.unfunded > 0 {
                 println!("{} eligible children are unfunded under the budget ceiling", d.unfunded);
+            }
+            println!("sha256 {}", d.sha256);
+        }
+        Command::Stage(StageCommand::Correct { stage, nik, fact, outcome, reason, evidence, by }) => {
+            let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into());
+            let nik = kjp_domain::Nik::parse(&nik)?;
+            let change = match outcome {
+                Some(Outcome::Eligible) => kjp_import::amend::Change::Outcome(kjp_domain::Status::Eligible),
+                Some(Outcome::Ineligible) => {
+                    kjp_import::amend::Change::Outcome(kjp_domain::Status::Ineligible)
+                }
+                None => kjp_import::amend::Change::Facts(
+                    fact.iter()
+                        .map(|f| {
+                            f.split_once('=')
+                                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                                .with_context(|| {
+                                    format!("--fact {f:?}: expected NAME=VALUE, e.g. family_car=no")
+                                })
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                ),
+            };
+            let store = store().await?;
+            let req = kjp_import::amend::CorrectionRequest { nik, change, reason, evidence, by };
+            let c = kjp_import::amend::correct(&store, stage, &req).await?;
+            println!(
+                "stage {stage}: correction {} for {}: {} -> {} ({} a month); it waits for the next amendment (`kjp stage amend`)",
+                c.seq,
+                nik.masked(),
+                c.status_before,
+                c.status_after,
+                Rupiah::new(c.monthly_total)
+            );
+        }
+        Command::Stage(StageCommand::Amend { stage, number, date, note }) => {
+            let store = store().await?;
+            let req = kjp_import::decree::DecreeRequest { number, date, note };
+            let (d, entries) = kjp_import::amend::amend(&store, stage, &req).await?;
+            println!(
+                "stage {stage}: amendment {} (Keputusan Gubernur {} of {}): {} recipients now, {} a month",
+                d.amendment,
+                d.number,
+                d.decree_date,
+                d.recipients,
+                Rupiah::new(d.monthly_total)
+            );
+            for e in &entries {
+                let nik = kjp_domain::Nik::parse(&e.nik).map(|n| n.masked()).unwrap_or_default();
+                println!(
+                    "  {:<8} {nik} {:>12}  {}",
+                    e.change,
+                    Rupiah::new(e.monthly_total).to_string(),
+                    e.reason
+                );
             }
             println!("sha256 {}", d.sha256);
         }

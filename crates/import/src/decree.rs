@@ -434,6 +434,13 @@ pub async fn replay(store: &Store, stage: Stage) -> Result<Replay, DecreeError> 
         hash_ok: kjp_store::sha256_hex(canonical(first, &entries).as_bytes()) == first.sha256,
         ..Replay::default()
     };
+    // Every amendment's hash, and its link to the record before it.
+    for pair in decrees.windows(2) {
+        let (before, d) = (&pair[0], &pair[1]);
+        let own = store.decree_entries(stage, d.amendment).await?;
+        out.hash_ok &= d.previous_sha256 == before.sha256
+            && kjp_store::sha256_hex(canonical(d, &own).as_bytes()) == d.sha256;
+    }
     let rules = Rules::new(policy, row.as_of)?;
     let manual: BTreeMap<String, String> = store
         .resolutions(stage)

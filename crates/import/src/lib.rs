@@ -4,6 +4,7 @@
 //! Parsing is pure and collects every bad row; joining and deciding are pure functions
 //! over parsed records; only `snapshot` and `stage` touch the store and the disk.
 
+pub mod amend;
 pub mod annex;
 pub mod decree;
 pub mod encode;

@@ -308,6 +308,51 @@ async fn run(db: &TestDb) {
     assert_eq!(stage::recorded_policy(&store, s).await.expect("recorded").sha256, policy.sha256);
     assert_eq!((replay.decisions, replay.matching, replay.mismatching, replay.hash_ok), (8, 8, 0, true));
 
+    // A correction after the decree is an amendment: Candra's family brings the Samsat
+    // block (re-assessed: eligible), and Adi's family moved away (an officer's decision).
+    use kjp_import::amend::{self, AmendError, Change, CorrectionRequest};
+    let correction = |n: &str, change: Change| CorrectionRequest {
+        nik: nik(n),
+        change,
+        reason: "checked at the Gambir service post".into(),
+        evidence: "Samsat block 2025-04-02 No. 12/2025".into(),
+        by: "officer".into(),
+    };
+    let car = Change::Facts(vec![("family_car".into(), "no".into())]);
+    let c = amend::correct(&store, s, &correction(CAR_OWNED, car.clone())).await.expect("correct");
+    assert_eq!(
+        (c.status_before.as_str(), c.status_after.as_str(), c.monthly_total),
+        ("ineligible", "eligible", 250_000)
+    );
+    assert!(c.facts_before.contains("f=") && c.facts_before != c.facts_after);
+    let moved = Change::Outcome(Status::Ineligible);
+    amend::correct(&store, s, &correction(ELIGIBLE_POOR, moved)).await.expect("correct");
+    // Nothing to correct, a bad fact, a stage not decreed: refused.
+    let same = amend::correct(&store, s, &correction(CAR_CONFLICT, Change::Outcome(Status::Eligible))).await;
+    assert!(matches!(same, Err(AmendError::NoChange { .. })), "{same:?}");
+    let bad = Change::Facts(vec![("family_car".into(), "maybe".into())]);
+    let err = amend::correct(&store, s, &correction(CAR_OWNED, bad)).await.unwrap_err();
+    assert_eq!(err.to_string(), "--fact \"family_car=maybe\": expected yes, no or unknown");
+    let err = amend::correct(&store, prev, &correction(CAR_OWNED, car)).await.unwrap_err();
+    assert!(matches!(err, AmendError::NotDecreed(_)), "{err}");
+    assert_eq!(store.recipients(s).await.expect("recipients").len(), 3, "not before the amendment");
+    let amendment = decree::DecreeRequest { number: "301/2025".into(), ..req.clone() };
+    let (a, changes) = amend::amend(&store, s, &amendment).await.expect("amend");
+    assert_eq!((a.amendment, a.previous_sha256.as_str()), (1, record.sha256.as_str()));
+    assert_eq!(
+        changes.iter().map(|e| (e.nik.as_str(), e.change.as_str())).collect::<Vec<_>>(),
+        vec![(ELIGIBLE_POOR, "removed"), (CAR_OWNED, "added")]
+    );
+    assert!(changes[0].reason.contains("[OFFICER_DECISION]") && changes[1].reason.contains("Samsat block"));
+    let now: Vec<String> =
+        store.recipients(s).await.expect("recipients").into_iter().map(|e| e.nik).collect();
+    assert_eq!(now, vec![CAR_CONFLICT, CAR_OWNED, DTKS_OUTSIDE]);
+    assert_eq!((a.recipients, a.monthly_total), (3, 250_000 + 250_000 + 420_000));
+    let again = amend::amend(&store, s, &amendment).await.unwrap_err();
+    assert!(matches!(again, AmendError::NothingPending(_)), "{again}");
+    let replay = decree::replay(&store, s).await.expect("replay");
+    assert!(replay.hash_ok && replay.mismatching == 0, "{replay:?}");
+
     // The annex: recipients by school, totals that add up to the rupiah.
     let annex_dir = dir.path().join("annex");
     let annex = kjp_import::annex::annex(&store, s, &annex_dir).await.expect("annex");
