@@ -46,8 +46,13 @@ pub enum Outcome {
     NotRecipient {
         reasons: Vec<String>,
     },
-    // TODO(issue 5 item 1, decree ceiling): `Unfunded` (eligible beyond the budget ceiling)
-    // once the decree records `eligible_unfunded` children; they are not in the data yet.
+    /// Eligible, but beyond the stage's budget ceiling: not funded this stage.
+    Unfunded {
+        level: String,
+        /// What the child would have received a month.
+        total: i64,
+        reasons: Vec<String>,
+    },
     // TODO(sanctions, Pergub 110/2021 Pasal 23-24): `Revoked` with the sanction's reason once
     // sanctions withdraw a decreed recipient; nothing records that yet.
 }
@@ -101,16 +106,25 @@ impl Index {
             }
             let stage = row.stage;
             let corrupt = |problem: String| IndexError::Corrupt { stage, problem };
-            // TODO(issue 5 item 1, amendments): apply numbered amendments (added/removed
-            // children) on top of the decree; only amendment 0 is read here.
+            // The recipients as amended; the unfunded of the decree; and for a child an
+            // amendment changed, the reasons of that correction.
+            let parse =
+                |nik: &str| nik.parse::<u64>().map_err(|_| corrupt("a malformed NIK in the decree".into()));
             let mut recipients = HashMap::new();
-            for e in store.decree_entries(stage, 0).await? {
-                if e.status == "recipient" {
-                    let nik: u64 =
-                        e.nik.parse().map_err(|_| corrupt("a decree entry has a malformed NIK".into()))?;
-                    recipients.insert(nik, e);
-                }
+            for e in store.recipients(stage).await? {
+                recipients.insert(parse(&e.nik)?, e);
             }
+            let mut unfunded = HashMap::new();
+            for e in store.decree_entries(stage, 0).await?.into_iter().filter(|e| e.status == "unfunded") {
+                unfunded.insert(parse(&e.nik)?, e);
+            }
+            let mut corrected = HashMap::new();
+            for c in store.corrections(stage, false).await?.into_iter().filter(|c| c.amendment.is_some()) {
+                corrected.insert(parse(&c.nik)?, c.reasons);
+            }
+            let codes = |text: &str| -> Vec<String> {
+                text.split(';').filter(|r| !r.is_empty()).map(str::to_owned).collect()
+            };
             let mut entries = HashMap::with_capacity(recipients.len() * 2);
             let mut bad = 0u64;
             store
@@ -130,13 +144,14 @@ impl Index {
                             school_fee: e.school_fee,
                             total: e.monthly_total,
                         },
-                        None => Outcome::NotRecipient {
-                            reasons: d
-                                .reasons
-                                .split(';')
-                                .filter(|r| !r.is_empty())
-                                .map(str::to_owned)
-                                .collect(),
+                        None => match (corrected.get(&nik), unfunded.get(&nik)) {
+                            (Some(reasons), _) => Outcome::NotRecipient { reasons: codes(reasons) },
+                            (None, Some(e)) => Outcome::Unfunded {
+                                level: e.level.clone(),
+                                total: e.monthly_total,
+                                reasons: codes(&e.reason),
+                            },
+                            (None, None) => Outcome::NotRecipient { reasons: codes(&d.reasons) },
                         },
                     };
                     entries.insert(nik, Entry { birth_date, masked_name: mask_name(&d.name), outcome });

@@ -175,6 +175,9 @@ struct Texts {
     total: &'static str,
     months: &'static str,
     not_recipient: &'static str,
+    unfunded: &'static str,
+    unfunded_next: &'static str,
+    would_receive: &'static str,
     reason: &'static str,
     next_steps: &'static str,
     service_post: &'static str,
@@ -214,6 +217,9 @@ static ID: Texts = Texts {
     total: "Jumlah per bulan",
     months: "Bulan manfaat",
     not_recipient: "Siswa BUKAN penerima KJP Plus pada tahap ini",
+    unfunded: "Siswa MEMENUHI SYARAT, tetapi BELUM MENDAPAT DANA pada tahap ini",
+    unfunded_next: "Untuk tahap berikutnya: siswa akan dinilai kembali tanpa perlu mendaftar ulang. Jika tetap memenuhi syarat, siswa diurutkan lagi menurut ketentuan yang sama; bila anggaran mencukupi, siswa menerima dana. Pos pelayanan KJP Plus di kantor kecamatan dapat menjelaskan, Senin sampai Jumat pukul 08.00 sampai 15.00 WIB.",
+    would_receive: "Besaran per bulan jika didanai",
     reason: "Alasan",
     next_steps: "Langkah selanjutnya",
     service_post: "Datang ke pos pelayanan KJP Plus di kantor kecamatan tempat tinggal Anda, Senin sampai Jumat pukul 08.00 sampai 15.00 WIB. Petugas menjelaskan keputusan dan menerima pengaduan.",
@@ -253,6 +259,9 @@ static EN: Texts = Texts {
     total: "Total per month",
     months: "Benefit months",
     not_recipient: "The student is NOT a KJP Plus recipient in this stage",
+    unfunded: "The student is ELIGIBLE but NOT FUNDED in this stage",
+    unfunded_next: "For the next stage: the student will be assessed again without registering again. If still eligible, the student is ranked again by the same rules and receives the funds if the budget allows. The KJP Plus service post at the kecamatan office can explain, Monday to Friday 08:00 to 15:00 WIB.",
+    would_receive: "Monthly amount if funded",
     reason: "Reason",
     next_steps: "What to do next",
     service_post: "Visit the KJP Plus service post at your kecamatan (sub-district) office, Monday to Friday 08:00 to 15:00 WIB. The officers explain the decision and take complaints.",
@@ -500,7 +509,7 @@ struct Echo {
 
 #[derive(Debug)]
 struct AnswerView {
-    /// recipient, not_recipient, in_process or not_found.
+    /// recipient, unfunded, not_recipient, in_process or not_found.
     kind: &'static str,
     masked_name: String,
     level: String,
@@ -625,6 +634,23 @@ fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> Answe
                     .map(|m| format!("{} {}", names[m.month0() as usize], m.year()))
                     .collect();
             }
+            Outcome::Unfunded { level, total, reasons } => {
+                v.kind = "unfunded";
+                v.masked_name = e.masked_name.clone();
+                v.level = level.clone();
+                v.total = Rupiah::new(*total).to_string();
+                v.reasons = reasons
+                    .iter()
+                    .map(|c| {
+                        let (id, en) = reason_text(state, c);
+                        if lang == Lang::En {
+                            en
+                        } else {
+                            id
+                        }
+                    })
+                    .collect();
+            }
             Outcome::NotRecipient { reasons } => {
                 v.kind = "not_recipient";
                 v.reasons = reasons
@@ -675,6 +701,16 @@ struct ReasonJson {
     text_en: String,
 }
 
+fn reasons_json(state: &AppState, codes: &[String]) -> Vec<ReasonJson> {
+    codes
+        .iter()
+        .map(|c| {
+            let (text_id, text_en) = reason_text(state, c);
+            ReasonJson { code: c.clone(), text_id, text_en }
+        })
+        .collect()
+}
+
 fn json_error(field: Option<&str>, message: &str) -> Response {
     let body = match field {
         Some(f) => serde_json::json!({"error": message, "field": f}),
@@ -721,21 +757,18 @@ async fn check_json(
                     ..none
                 },
             ),
-            Outcome::NotRecipient { reasons } => (
+            Outcome::Unfunded { level, reasons, .. } => (
                 StatusCode::OK,
                 StatusJson {
-                    status: "not_recipient",
-                    reasons: Some(
-                        reasons
-                            .iter()
-                            .map(|c| {
-                                let (text_id, text_en) = reason_text(&state, c);
-                                ReasonJson { code: c.clone(), text_id, text_en }
-                            })
-                            .collect(),
-                    ),
+                    status: "unfunded",
+                    level: Some(level.clone()),
+                    reasons: Some(reasons_json(&state, reasons)),
                     ..none
                 },
+            ),
+            Outcome::NotRecipient { reasons } => (
+                StatusCode::OK,
+                StatusJson { status: "not_recipient", reasons: Some(reasons_json(&state, reasons)), ..none },
             ),
         },
     };

@@ -83,6 +83,57 @@ async fn not_recipient_gets_the_reason_in_plain_words_and_what_to_do() {
 }
 
 #[tokio::test]
+async fn eligible_but_unfunded_gets_the_ceiling_and_what_it_means_for_the_next_stage() {
+    let app = spawn(true, 1000).await;
+    let (code, body) = app.check(&form(UNFUNDED, UNFUNDED_BIRTH)).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("MEMENUHI SYARAT, tetapi BELUM MENDAPAT DANA"), "{body}");
+    assert!(body.contains("anggaran tahap ini tidak mencukupi"), "{body}");
+    assert!(body.contains("dinilai kembali tanpa perlu mendaftar ulang"), "{body}");
+    assert!(body.contains("Rp 420.000"), "what the child would receive: {body}");
+
+    let (code, v) = app.api(&query(UNFUNDED, UNFUNDED_BIRTH)).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!((v["status"].as_str(), v["level"].as_str()), (Some("unfunded"), Some("SMA")));
+    assert_eq!(v["reasons"][0]["code"], "BUDGET_CEILING");
+    assert!(v.get("monthly").is_none(), "nothing is paid: {v}");
+}
+
+#[tokio::test]
+async fn an_amendment_is_published_on_reload() {
+    use kjp_import::amend::{self, Change, CorrectionRequest};
+    let app = spawn(true, 1000).await;
+    assert_eq!(app.api(&query(CAR_OWNED, CAR_OWNED_BIRTH)).await.1["status"], "not_recipient");
+    let s = stage();
+    let correction = |nik: &str, change| CorrectionRequest {
+        nik: kjp_domain::Nik::parse(nik).expect("nik"),
+        change,
+        reason: "checked at the service post".into(),
+        evidence: "Samsat block 2025-04-02".into(),
+        by: "officer".into(),
+    };
+    let no_car = Change::Facts(vec![("family_car".into(), "no".into())]);
+    amend::correct(&app.store, s, &correction(CAR_OWNED, no_car)).await.expect("correct");
+    let moved = Change::Outcome(kjp_domain::Status::Ineligible);
+    amend::correct(&app.store, s, &correction(RECIPIENT, moved)).await.expect("correct");
+    let req = kjp_import::decree::DecreeRequest {
+        number: "301/2025".into(),
+        date: "2025-04-10".parse().expect("date"),
+        note: String::new(),
+    };
+    amend::amend(&app.store, s, &req).await.expect("amend");
+    app.state.reload().await.expect("reload");
+    let (_, added) = app.api(&query(CAR_OWNED, CAR_OWNED_BIRTH)).await;
+    assert_eq!(
+        (added["status"].as_str(), added["monthly"]["total"].as_i64()),
+        (Some("recipient"), Some(250_000))
+    );
+    let (_, removed) = app.api(&query(RECIPIENT, RECIPIENT_BIRTH)).await;
+    assert_eq!(removed["status"], "not_recipient", "{removed}");
+    assert_eq!(removed["reasons"][0]["code"], "OFFICER_DECISION", "{removed}");
+}
+
+#[tokio::test]
 async fn unknown_nik_and_wrong_birth_date_get_the_same_answer() {
     let app = spawn(true, 1000).await;
     // The same date for both, so the echoed input differs only in the NIK.

@@ -21,6 +21,10 @@ pub const CAR_OWNED: &str = "3171010606130003"; // Candra: ineligible, EXCLUDED_
 pub const CAR_OWNED_BIRTH: &str = "2013-06-06";
 pub const NOT_IN_REGISTRY: &str = "3171010808100005";
 pub const DTKS_OUTSIDE: &str = "3171011212070008";
+/// Eko, a Transjakarta driver's child outside DTKS: last in the funding order, left out by
+/// the budget ceiling.
+pub const UNFUNDED: &str = "3171011009090006";
+pub const UNFUNDED_BIRTH: &str = "2009-09-10";
 /// A well-formed NIK nobody in the fixture has.
 pub const UNKNOWN: &str = "3171010403129999";
 
@@ -70,7 +74,8 @@ pub async fn spawn(decreed: bool, rate_per_minute: u32) -> TestApp {
     TestApp { addr, state, store, client: reqwest::Client::new(), _dir: dir, _shutdown: tx }
 }
 
-/// Verifies, settles the three reviews and decrees the stage.
+/// Verifies, settles the three reviews, sets a budget ceiling that leaves one eligible
+/// child unfunded and decrees the stage.
 pub async fn decree_stage(store: &Store) {
     let s = stage();
     let policy = Policy::kjp_plus();
@@ -101,6 +106,10 @@ pub async fn decree_stage(store: &Store) {
     decree::resolve_one(store, s, &policy, &nik(DTKS_OUTSIDE), Status::Eligible, "lives in Gambir", "tester")
         .await
         .expect("resolve");
+    // Everyone but Eko: 6 x (470,000 + 250,000 + 420,000).
+    kjp_import::funding::set_budget(store, s, Some(kjp_domain::Rupiah::new(6_840_000)))
+        .await
+        .expect("budget");
     let req = decree::DecreeRequest {
         number: "266/2025".into(),
         date: "2025-03-10".parse().expect("date"),
