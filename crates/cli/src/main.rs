@@ -526,6 +526,13 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
         settled.settled,
         left.len()
     );
+    // A budget 2% short of what every eligible child costs, as in 2024 when the budget
+    // left eligible children out: the policy's order decides who is funded.
+    let cost = kjp_import::stage::summary(&store, stage).await?.six_month_cost;
+    let budget = Rupiah::new(cost / 100 * 98);
+    if let Some(c) = kjp_import::funding::set_budget(&store, stage, Some(budget)).await? {
+        println!("\n{}", kjp_cli::report::ceiling(&c));
+    }
     let date = NaiveDate::from_ymd_opt(2025, 3, 10).expect("a real date");
     let req = kjp_import::decree::DecreeRequest {
         number: "DEMO 1/2025".into(),
@@ -541,8 +548,15 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
         Rupiah::new(d.monthly_total),
         &d.sha256[..16]
     );
-    let recipient = match store.decree_entries(stage, 0).await?.first() {
-        Some(e) => store.decision(stage, &e.nik).await?,
+    let entries = store.decree_entries(stage, 0).await?;
+    let example = |status: &str| entries.iter().find(|e| e.status == status).map(|e| e.nik.clone());
+    let (recipient, unfunded) = (example("recipient"), example("unfunded"));
+    let recipient = match recipient {
+        Some(nik) => store.decision(stage, &nik).await?,
+        None => None,
+    };
+    let unfunded = match unfunded {
+        Some(nik) => store.decision(stage, &nik).await?,
         None => None,
     };
     let not_recipient = store
@@ -558,9 +572,12 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
     println!("  KJP_DATABASE_URL={url} kjp stage summary 2025/1 --format json");
     println!("  KJP_DATABASE_URL={url} kjp stage export 2025/1 --out decisions.csv");
     println!("  KJP_DATABASE_URL={url} kjp stage impact 2025/1 --screen family_car=off");
+    println!("  KJP_DATABASE_URL={url} kjp stage impact 2025/1 --budget {}", cost / 100 * 95);
     println!("  KJP_DATABASE_URL={url} kjp stage annex 2025/1 --out annex");
     println!("\nThe public status check (year 2025, stage 1):");
-    for (what, d) in [("a recipient", &recipient), ("not a recipient", &not_recipient)] {
+    for (what, d) in
+        [("a recipient", &recipient), ("unfunded", &unfunded), ("not a recipient", &not_recipient)]
+    {
         if let Some(d) = d {
             let birth = d.birth_date.split('-').rev().collect::<Vec<_>>().join("-");
             println!("  {what:<16} NIK {}  date of birth {birth}", d.nik);

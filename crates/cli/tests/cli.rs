@@ -84,3 +84,67 @@ fn policy_show_prints_the_tree_for_a_date() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("--date"));
 }
+
+/// The demo's decreed stage, then what the office does after it: the effect of another
+/// ceiling, a correction brought to a service post, the amendment, and the replay.
+#[test]
+fn demo_then_ceiling_what_if_correction_amendment_and_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_str().expect("utf-8 path");
+    let demo = kjp(&["demo", "--scale", "0.01", "--dir", root, "--no-serve"], "");
+    assert!(demo.status.success(), "{}", text(&demo.stderr));
+    let out = text(&demo.stdout);
+    assert!(out.contains("Budget ceiling Rp ") && out.contains("unfunded"), "{out}");
+    for needle in ["a recipient      NIK ", "unfunded         NIK ", "not a recipient  NIK "] {
+        assert!(out.contains(needle), "the demo prints an example of each answer: {out}");
+    }
+    let url = format!("sqlite:{root}/kjp.db");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kjp"))
+            .args(args)
+            .env("KJP_DATABASE_URL", &url)
+            .output()
+            .expect("kjp runs");
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+
+    let (code, json, err) =
+        run(&["stage", "impact", "2025/1", "--budget", "1.000.000.000", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["outcome"]["budget"], 1_000_000_000);
+    assert!(v["outcome"]["funded_cost"].as_i64().unwrap() <= 1_000_000_000, "{v}");
+    assert!(v["outcome"]["unfunded"].as_i64().unwrap() > 0, "{v}");
+    let (code, _, err) = run(&["stage", "impact", "2025/1", "--budget", "lots"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("\"lots\" is not a whole number of rupiah"), "{err}");
+    let (code, _, err) = run(&["stage", "budget", "2025/1", "--set", "1000"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is decreed"), "{err}");
+
+    // A child excluded only by the car data brings the Samsat block.
+    let export = dir.path().join("decisions.csv");
+    let (code, _, err) = run(&["stage", "export", "2025/1", "--out", export.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    let rows = std::fs::read_to_string(&export).expect("export");
+    let nik = rows
+        .lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f[2] == "ineligible" && f[5] == "EXCLUDED_CAR")
+        .map(|f| f[0].to_string())
+        .expect("a child excluded only by a car");
+    let correct = ["stage", "correct", "2025/1", "--nik", &nik, "--fact", "family_car=no"];
+    let (code, _, err) =
+        run(&[&correct[..], &["--reason", "sold in 2024", "--evidence", "Samsat block 7/2025"]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) =
+        run(&["stage", "amend", "2025/1", "--number", "DEMO 2/2025", "--date", "2025-04-10"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("amendment 1") && out.contains("added") && out.contains("Samsat block 7/2025"),
+        "{out}"
+    );
+    let (code, out, err) = run(&["stage", "replay", "2025/1"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("decree hash matches"), "{out}");
+}
