@@ -57,6 +57,51 @@ struct Case<'a> {
     family_property_njop: Option<i64>,
     #[serde(default)]
     family_excluded_occupation: Option<bool>,
+    // University students (KJMU).
+    #[serde(default)]
+    ktp_dki: Option<bool>,
+    #[serde(default)]
+    in_panti: Option<bool>,
+    #[serde(default)]
+    other_scholarship: Option<bool>,
+    #[serde(default)]
+    jakarta_graduate: Option<bool>,
+    #[serde(default)]
+    years_since_graduation: Option<u8>,
+    #[serde(default)]
+    state_regular_admission: Option<bool>,
+    #[serde(default)]
+    private_unggul_priority: Option<bool>,
+    #[serde(default)]
+    semester: Option<u8>,
+    /// A number with at most two decimals, 0.00 to 4.00.
+    #[serde(default)]
+    gpa: Option<serde_json::Number>,
+    #[serde(default)]
+    graduated: Option<bool>,
+    #[serde(default)]
+    continuing: Option<bool>,
+}
+
+/// A grade point average as hundredths, read exactly from its decimal text.
+fn gpa(raw: &serde_json::Number) -> Result<u16, String> {
+    let text = raw.to_string();
+    let bad =
+        || format!("gpa: {text} is not a grade point average from 0.00 to 4.00 with at most two decimals");
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    if frac.len() > 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let whole: u16 = whole.parse().map_err(|_| bad())?;
+    let frac: u16 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| bad())? };
+    let v = whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)?;
+    if v > 400 {
+        return Err(bad());
+    }
+    Ok(v)
 }
 
 fn date(field: &str, raw: &str) -> Result<NaiveDate, String> {
@@ -88,6 +133,9 @@ impl Case<'_> {
             school: self.school.as_deref().map(SchoolType::parse).transpose().map_err(|e| e.to_string())?,
             parent_wage: amount("parent_wage", self.parent_wage)?,
             family_property_njop: amount("family_property_njop", self.family_property_njop)?,
+            semester: self.semester,
+            gpa: self.gpa.as_ref().map(gpa).transpose()?,
+            years_since_graduation: self.years_since_graduation,
             ..Facts::default()
         };
         if let Some(nik) = self.nik.as_deref() {
@@ -117,6 +165,14 @@ impl Case<'_> {
             (BoolFact::Sanctioned, self.sanctioned),
             (BoolFact::FamilyCar, self.family_car),
             (BoolFact::FamilyExcludedOccupation, self.family_excluded_occupation),
+            (BoolFact::KtpDki, self.ktp_dki),
+            (BoolFact::InPanti, self.in_panti),
+            (BoolFact::OtherScholarship, self.other_scholarship),
+            (BoolFact::JakartaGraduate, self.jakarta_graduate),
+            (BoolFact::StateRegularAdmission, self.state_regular_admission),
+            (BoolFact::PrivateUnggulPriority, self.private_unggul_priority),
+            (BoolFact::Graduated, self.graduated),
+            (BoolFact::Continuing, self.continuing),
         ] {
             f.set(fact, value);
         }

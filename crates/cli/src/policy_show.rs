@@ -34,6 +34,14 @@ fn test_text(policy: &Policy, t: &Test) -> String {
             .collect();
             format!("{} in [{}]", fact.name(), names.join(", "))
         }
+        Test::Level { allowed } => {
+            let names: Vec<&str> = kjp_domain::Level::ALL
+                .into_iter()
+                .filter(|l| allowed & (1 << l.index()) != 0)
+                .map(|l| l.code())
+                .collect();
+            format!("level in [{}]", names.join(", "))
+        }
         Test::Range { fact, at_least, at_most } => match (at_least, at_most) {
             (Some(a), Some(b)) => format!("{} <= {} <= {}", operand(a), fact.name(), operand(b)),
             (Some(a), None) => format!("{} >= {}", fact.name(), operand(a)),
@@ -115,7 +123,8 @@ pub fn render(policy: &Policy, date: NaiveDate) -> String {
                 "level", "routine", "periodic", "private fee", "public", "private"
             );
             for level in Level::ALL {
-                let r = a.rates[level.index()];
+                // A level the programme does not pay is not listed.
+                let Some(r) = a.rates[level.index()] else { continue };
                 let _ = writeln!(
                     out,
                     "  {:<6} {:>12} {:>12} {:>12} {:>12} {:>12}",

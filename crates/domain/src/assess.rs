@@ -80,8 +80,12 @@ pub enum AssessError {
 enum Check {
     Is {
         fact: Fact,
-        bit: u16,
+        bit: u32,
         value: bool,
+    },
+    /// The level is one of `allowed` (bits by `Level::index`).
+    Level {
+        allowed: u16,
     },
     In {
         fact: Fact,
@@ -106,6 +110,7 @@ impl Check {
         match *self {
             Check::Is { fact, .. } | Check::In { fact, .. } | Check::Amount { fact, .. } => fact,
             Check::Born { .. } => Fact::Age,
+            Check::Level { .. } => Fact::Level,
         }
     }
 
@@ -127,16 +132,20 @@ impl Check {
                 Some(d) => tf(true, (d <= latest) & (d > earliest_excl)),
                 None => (0, 0),
             },
-            Check::Amount { fact, min, max } => {
-                let v = if fact == Fact::ParentWage { f.parent_wage } else { f.family_property_njop };
-                match v {
-                    Some(v) => tf(true, (v.get() >= min) & (v.get() <= max)),
-                    None => (0, 0),
-                }
-            }
+            Check::Amount { fact, min, max } => match f.number(fact) {
+                Some(v) => tf(true, (v >= min) & (v <= max)),
+                None => (0, 0),
+            },
+            Check::Level { allowed } => match f.level {
+                Some(l) => tf(true, allowed & (1 << l.index()) != 0),
+                None => (0, 0),
+            },
         }
     }
 }
+
+/// For every known/value combination of five flags: the rules met and not unmet.
+type FlagTable = [(u64, u64); 1024];
 
 /// One term of a rule. A rule is `not applies_when or exempt_when... or test`: it is met
 /// when any term is true, unmet when every term is false, unknown otherwise.
@@ -178,13 +187,14 @@ pub struct Rules<'p> {
     /// The yes/no terms, precomputed: for each chunk of five flags, a table indexed by
     /// their known and value bits gives the (met, not unmet) rule masks. Two look-ups
     /// replace a dozen comparisons per child.
-    flag_tables: Vec<Box<[(u64, u64); 1024]>>,
+    /// `(shift, table)`: for five flags from `shift`, the rules met and not unmet.
+    flag_tables: Vec<(u32, Box<FlagTable>)>,
     /// The other terms, by kind, so each loop runs without dispatch.
     other_terms: [Vec<Term>; 2],
     /// The education terms, precomputed for each of the four education states.
     education_table: [(u64, u64); 4],
     /// Monthly amount by level and school type (unknown, negeri, swasta).
-    amounts: [[Option<Monthly>; 3]; 9],
+    amounts: [[Option<Monthly>; 3]; Level::ALL.len()],
     /// One bit per rule in force.
     all: u64,
     common: u64,
@@ -232,6 +242,7 @@ impl<'p> Rules<'p> {
                     (Check::Is { fact: *fact, bit: bool_fact.bit(), value: *value }, None)
                 }
                 Test::In { fact, allowed } => (Check::In { fact: *fact, allowed: *allowed }, None),
+                Test::Level { allowed } => (Check::Level { allowed: *allowed }, None),
                 Test::Range { fact: Fact::Age, at_least, at_most } => {
                     let years = |r: Ratio, extra: i128| -> Result<Option<NaiveDate>, AssessError> {
                         let months = u32::try_from((r.num / r.den + extra) * 12)
@@ -324,16 +335,20 @@ impl<'p> Rules<'p> {
         }
         // Without amounts a child could be found eligible at Rp 0: refuse the date instead.
         let rates = policy.amounts_at(as_of).ok_or_else(|| not_in_force("amount table".into()))?.rates;
-        let mut amounts = [[None; 3]; 9];
+        let mut amounts = [[None; 3]; Level::ALL.len()];
         for (level, rate) in rates.iter().enumerate() {
+            // A level the programme does not pay stays without an amount.
+            let Some(rate) = rate else { continue };
             let unknown = (!rate.depends_on_school).then_some(rate.public);
             amounts[level] = [unknown, Some(rate.public), Some(rate.private)];
         }
         let flag_terms: Vec<Term> =
             terms.iter().filter(|t| matches!(t.check, Check::Is { .. })).copied().collect();
         let kind = |k: fn(&Check) -> bool| terms.iter().filter(|t| k(&t.check)).copied().collect::<Vec<_>>();
-        let other_terms =
-            [kind(|c| matches!(c, Check::Born { .. })), kind(|c| matches!(c, Check::Amount { .. }))];
+        let other_terms = [
+            kind(|c| matches!(c, Check::Born { .. })),
+            kind(|c| matches!(c, Check::Amount { .. } | Check::Level { .. })),
+        ];
         let education_terms = kind(|c| matches!(c, Check::In { .. }));
         let education_table =
             [None, Some(Education::Enrolled), Some(Education::OutOfSchool), Some(Education::None)].map(
@@ -346,14 +361,20 @@ impl<'p> Rules<'p> {
                     })
                 },
             );
+        // One table per five flags that some rule tests; chunks no rule reads are skipped.
         let flag_tables = (0..BoolFact::COUNT.div_ceil(5))
+            .filter(|chunk| {
+                flag_terms
+                    .iter()
+                    .any(|t| matches!(t.check, Check::Is { bit, .. } if (bit >> (5 * chunk)) & 31 != 0))
+            })
             .map(|chunk| {
                 let mut table = Box::new([(0u64, 0u64); 1024]);
                 for (index, slot) in table.iter_mut().enumerate() {
                     let shift = 5 * chunk;
                     let mut f = Facts::default();
-                    f.flags.known = ((index & 31) << shift) as u16;
-                    f.flags.value = (((index >> 5) & 31) << shift) as u16 & f.flags.known;
+                    f.flags.known = ((index & 31) << shift) as u32;
+                    f.flags.value = (((index >> 5) & 31) << shift) as u32 & f.flags.known;
                     for t in &flag_terms {
                         let Check::Is { bit, .. } = t.check else { continue };
                         if (bit >> shift) & 31 == 0 {
@@ -365,7 +386,7 @@ impl<'p> Rules<'p> {
                         slot.1 |= (no ^ 1) << t.rule;
                     }
                 }
-                table
+                (5 * chunk as u32, table)
             })
             .collect();
         let mut params: Vec<ParamUsed> = params_used
@@ -522,11 +543,11 @@ impl<'p> Rules<'p> {
     /// [`Rules::masks`], the fast way: table look-ups for the yes/no terms, then the rest.
     #[inline]
     fn masks_fast(&self, f: &Facts) -> (u64, u64) {
-        let (known, value) = (u32::from(f.flags.known), u32::from(f.flags.value));
+        let (known, value) = (f.flags.known, f.flags.value);
         let mut met = 0u64;
         let mut not_unmet = 0u64;
-        for (chunk, table) in self.flag_tables.iter().enumerate() {
-            let shift = 5 * chunk;
+        for (shift, table) in &self.flag_tables {
+            let shift = *shift;
             let index = ((known >> shift) & 31) | (((value >> shift) & 31) << 5);
             let (m, n) = table[index as usize];
             met |= m;

@@ -30,6 +30,18 @@ pub enum Fact {
     FamilyExcludedOccupation,
     Level,
     School,
+    // University students (KJMU).
+    KtpDki,
+    InPanti,
+    OtherScholarship,
+    JakartaGraduate,
+    YearsSinceGraduation,
+    StateRegularAdmission,
+    PrivateUnggulPriority,
+    Semester,
+    Gpa,
+    Graduated,
+    Continuing,
 }
 
 /// What kind of value a fact holds, so a policy test can be checked against it at load.
@@ -39,10 +51,12 @@ pub enum FactKind {
     Number,
     Education,
     Amount,
+    /// The school level or university programme: tested with `in = [...]`.
+    Level,
 }
 
 impl Fact {
-    pub const ALL: [Fact; 16] = [
+    pub const ALL: [Fact; 27] = [
         Fact::Age,
         Fact::Education,
         Fact::LurahRecommendation,
@@ -59,6 +73,17 @@ impl Fact {
         Fact::FamilyExcludedOccupation,
         Fact::Level,
         Fact::School,
+        Fact::KtpDki,
+        Fact::InPanti,
+        Fact::OtherScholarship,
+        Fact::JakartaGraduate,
+        Fact::YearsSinceGraduation,
+        Fact::StateRegularAdmission,
+        Fact::PrivateUnggulPriority,
+        Fact::Semester,
+        Fact::Gpa,
+        Fact::Graduated,
+        Fact::Continuing,
     ];
 
     /// The name in policy files.
@@ -80,6 +105,17 @@ impl Fact {
             Fact::FamilyExcludedOccupation => "family_excluded_occupation",
             Fact::Level => "level",
             Fact::School => "school",
+            Fact::KtpDki => "ktp_dki",
+            Fact::InPanti => "in_panti",
+            Fact::OtherScholarship => "other_scholarship",
+            Fact::JakartaGraduate => "jakarta_graduate",
+            Fact::YearsSinceGraduation => "years_since_graduation",
+            Fact::StateRegularAdmission => "state_regular_admission",
+            Fact::PrivateUnggulPriority => "private_unggul_priority",
+            Fact::Semester => "semester",
+            Fact::Gpa => "gpa",
+            Fact::Graduated => "graduated",
+            Fact::Continuing => "continuing",
         }
     }
 
@@ -100,6 +136,15 @@ impl Fact {
             Fact::Age => FactKind::Number,
             Fact::Education => FactKind::Education,
             Fact::ParentWage | Fact::FamilyPropertyNjop => FactKind::Amount,
+            Fact::YearsSinceGraduation | Fact::Semester | Fact::Gpa => FactKind::Number,
+            Fact::KtpDki => FactKind::Bool(BoolFact::KtpDki),
+            Fact::InPanti => FactKind::Bool(BoolFact::InPanti),
+            Fact::OtherScholarship => FactKind::Bool(BoolFact::OtherScholarship),
+            Fact::JakartaGraduate => FactKind::Bool(BoolFact::JakartaGraduate),
+            Fact::StateRegularAdmission => FactKind::Bool(BoolFact::StateRegularAdmission),
+            Fact::PrivateUnggulPriority => FactKind::Bool(BoolFact::PrivateUnggulPriority),
+            Fact::Graduated => FactKind::Bool(BoolFact::Graduated),
+            Fact::Continuing => FactKind::Bool(BoolFact::Continuing),
             Fact::LurahRecommendation => FactKind::Bool(BoolFact::LurahRecommendation),
             Fact::ParentKtpDki => FactKind::Bool(BoolFact::ParentKtpDki),
             Fact::InDtks => FactKind::Bool(BoolFact::InDtks),
@@ -110,8 +155,10 @@ impl Fact {
             Fact::Sanctioned => FactKind::Bool(BoolFact::Sanctioned),
             Fact::FamilyCar => FactKind::Bool(BoolFact::FamilyCar),
             Fact::FamilyExcludedOccupation => FactKind::Bool(BoolFact::FamilyExcludedOccupation),
-            // Level and school decide the amount, not eligibility: not testable.
-            Fact::Level | Fact::School => FactKind::Education,
+            // The level can be tested (KJMU's coverage differs by programme); the school
+            // type only decides the amount.
+            Fact::Level => FactKind::Level,
+            Fact::School => FactKind::Education,
         }
     }
 
@@ -152,14 +199,23 @@ pub enum BoolFact {
     Sanctioned,
     FamilyCar,
     FamilyExcludedOccupation,
+    KtpDki,
+    InPanti,
+    OtherScholarship,
+    JakartaGraduate,
+    StateRegularAdmission,
+    PrivateUnggulPriority,
+    Graduated,
+    /// A recipient of the previous stage (its decree, with amendments).
+    Continuing,
 }
 
 impl BoolFact {
     /// How many there are: the bits used in [`Flags`].
-    pub const COUNT: usize = BoolFact::FamilyExcludedOccupation as usize + 1;
+    pub const COUNT: usize = BoolFact::Continuing as usize + 1;
 
-    pub(crate) fn bit(self) -> u16 {
-        1 << (self as u16)
+    pub(crate) fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
@@ -226,16 +282,19 @@ pub struct Facts {
     /// The family's DTKS welfare decile (1 poorest to 10), if it is in DTKS. Not a test
     /// of eligibility: the funding order reads it when a budget falls short.
     pub dtks_decile: Option<u8>,
-    /// A recipient of the previous stage (its decree, with amendments). Read by the
-    /// funding order only.
-    pub continuing: bool,
+    /// A university student's current semester (KJMU).
+    pub semester: Option<u8>,
+    /// Grade point average in hundredths (3.25 is 325).
+    pub gpa: Option<u16>,
+    /// Whole years from secondary-school graduation to the reference date.
+    pub years_since_graduation: Option<u8>,
 }
 
 /// The yes/no facts: each known true, known false, or unknown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Flags {
-    pub(crate) known: u16,
-    pub(crate) value: u16,
+    pub(crate) known: u32,
+    pub(crate) value: u32,
 }
 
 impl Facts {
@@ -260,6 +319,18 @@ impl Facts {
     pub fn with(mut self, fact: BoolFact, value: bool) -> Facts {
         self.set(fact, Some(value));
         self
+    }
+    /// The value of a number or amount fact, as a whole number.
+    #[inline]
+    pub fn number(&self, fact: Fact) -> Option<i64> {
+        match fact {
+            Fact::ParentWage => self.parent_wage.map(Rupiah::get),
+            Fact::FamilyPropertyNjop => self.family_property_njop.map(Rupiah::get),
+            Fact::Semester => self.semester.map(i64::from),
+            Fact::Gpa => self.gpa.map(i64::from),
+            Fact::YearsSinceGraduation => self.years_since_graduation.map(i64::from),
+            _ => None,
+        }
     }
     #[inline]
     pub fn get(&self, fact: BoolFact) -> Option<bool> {

@@ -397,10 +397,18 @@ pub enum Level {
     Pkbm,
     #[serde(rename = "LKP")]
     Lkp,
+    /// University programmes (KJMU): diploma three, applied bachelor, bachelor.
+    #[serde(rename = "D3")]
+    D3,
+    #[serde(rename = "D4")]
+    D4,
+    #[serde(rename = "S1")]
+    S1,
 }
 
-/// The seven reporting categories of the programme's summaries.
-pub const REPORT_LEVELS: [&str; 7] = ["SD", "SMP", "SMA", "SMK", "SLB", "PKBM", "LKP"];
+/// The reporting categories of the summaries: seven school levels (KJP Plus), then the
+/// university programmes (KJMU).
+pub const REPORT_LEVELS: [&str; 10] = ["SD", "SMP", "SMA", "SMK", "SLB", "PKBM", "LKP", "D3", "D4", "S1"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("level {raw:?}: {problem}")]
@@ -410,7 +418,7 @@ pub struct LevelError {
 }
 
 impl Level {
-    pub const ALL: [Level; 9] = [
+    pub const ALL: [Level; 12] = [
         Level::Sd,
         Level::Smp,
         Level::Sma,
@@ -420,6 +428,9 @@ impl Level {
         Level::Smalb,
         Level::Pkbm,
         Level::Lkp,
+        Level::D3,
+        Level::D4,
+        Level::S1,
     ];
 
     pub fn parse(raw: &str) -> Result<Level, LevelError> {
@@ -434,8 +445,15 @@ impl Level {
             "SMALB" => Level::Smalb,
             "PKBM" => Level::Pkbm,
             "LKP" => Level::Lkp,
+            "D3" => Level::D3,
+            "D4" => Level::D4,
+            "S1" => Level::S1,
             "SLB" => return Err(err("SLB is paid at the rate of its stage: give SDLB, SMPLB or SMALB")),
-            _ => return Err(err("expected SD, MI, SMP, MTs, SMA, MA, SMK, SDLB, SMPLB, SMALB, PKBM or LKP")),
+            _ => {
+                return Err(err(
+                    "expected SD, MI, SMP, MTs, SMA, MA, SMK, SDLB, SMPLB, SMALB, PKBM, LKP, D3, D4 or S1",
+                ))
+            }
         })
     }
     /// The canonical code, as used in the policy file and in files we write.
@@ -450,6 +468,9 @@ impl Level {
             Level::Smalb => "SMALB",
             Level::Pkbm => "PKBM",
             Level::Lkp => "LKP",
+            Level::D3 => "D3",
+            Level::D4 => "D4",
+            Level::S1 => "S1",
         }
     }
     /// The reporting category: SD (with MI), SMP (with MTs), SMA (with MA), SMK, SLB, PKBM, LKP.
@@ -554,9 +575,52 @@ impl fmt::Display for Rupiah {
     }
 }
 
-/// A stage (tahap): a year and its first or second half.
+/// A programme the engine runs. Each has its own policy file and its own stages; the
+/// sources that feed its facts are joined by a programme module of the import crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Programme {
+    /// Kartu Jakarta Pintar Plus: school children.
+    #[default]
+    KjpPlus,
+    /// Kartu Jakarta Mahasiswa Unggul: university students.
+    Kjmu,
+}
+
+impl Programme {
+    pub const ALL: [Programme; 2] = [Programme::KjpPlus, Programme::Kjmu];
+
+    /// The id used in policy files (`[programme] id`) and stage names.
+    pub fn id(self) -> &'static str {
+        match self {
+            Programme::KjpPlus => "kjp-plus",
+            Programme::Kjmu => "kjmu",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Programme::KjpPlus => "KJP Plus",
+            Programme::Kjmu => "KJMU",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Programme> {
+        let raw = raw.trim().to_ascii_lowercase();
+        Programme::ALL.into_iter().find(|p| p.id() == raw || p.name().to_ascii_lowercase() == raw)
+    }
+}
+
+impl fmt::Display for Programme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// A stage (tahap) of a programme: a year and its first or second half. Written
+/// `2025/1` for KJP Plus and `kjmu/2025/1` for KJMU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Stage {
+    programme: Programme,
     year: u16,
     half: u8,
 }
@@ -569,7 +633,11 @@ pub struct StageError {
 }
 
 impl Stage {
+    /// A KJP Plus stage.
     pub fn new(year: i32, half: u8) -> Result<Stage, StageError> {
+        Stage::of(Programme::KjpPlus, year, half)
+    }
+    pub fn of(programme: Programme, year: i32, half: u8) -> Result<Stage, StageError> {
         let raw = format!("{year}/{half}");
         if !(2012..=2100).contains(&year) {
             return Err(StageError { raw, problem: "year must be between 2012 and 2100".into() });
@@ -577,15 +645,25 @@ impl Stage {
         if half != 1 && half != 2 {
             return Err(StageError { raw, problem: "the stage is 1 or 2".into() });
         }
-        Ok(Stage { year: year as u16, half })
+        Ok(Stage { programme, year: year as u16, half })
     }
-    /// Parses `2025/1` (also `2025-1`).
+    /// Parses `2025/1` (also `2025-1`), a KJP Plus stage, or `kjmu/2025/1`.
     pub fn parse(raw: &str) -> Result<Stage, StageError> {
         let err = |problem: &str| StageError { raw: raw.chars().take(20).collect(), problem: problem.into() };
-        let (y, h) = raw.split_once(['/', '-']).ok_or_else(|| err("expected YEAR/STAGE, e.g. 2025/1"))?;
+        let (programme, rest) = match raw.split_once('/') {
+            Some((p, rest)) if p.chars().any(|c| c.is_ascii_alphabetic()) => (
+                Programme::parse(p).ok_or_else(|| err("unknown programme: expected kjp-plus or kjmu"))?,
+                rest,
+            ),
+            _ => (Programme::KjpPlus, raw),
+        };
+        let (y, h) = rest.split_once(['/', '-']).ok_or_else(|| err("expected YEAR/STAGE, e.g. 2025/1"))?;
         let year: i32 = y.trim().parse().map_err(|_| err("the year is not a number"))?;
         let half: u8 = h.trim().parse().map_err(|_| err("the stage is 1 or 2"))?;
-        Stage::new(year, half)
+        Stage::of(programme, year, half)
+    }
+    pub fn programme(self) -> Programme {
+        self.programme
     }
     pub fn year(self) -> i32 {
         i32::from(self.year)
@@ -604,19 +682,22 @@ impl Stage {
     pub fn start(self) -> NaiveDate {
         self.benefit_months()[0]
     }
-    /// The stage before this one.
+    /// The stage before this one, of the same programme.
     pub fn previous(self) -> Stage {
         if self.half == 2 {
-            Stage { year: self.year, half: 1 }
+            Stage { half: 1, ..self }
         } else {
-            Stage { year: self.year - 1, half: 2 }
+            Stage { year: self.year - 1, half: 2, ..self }
         }
     }
 }
 
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.year, self.half)
+        match self.programme {
+            Programme::KjpPlus => write!(f, "{}/{}", self.year, self.half),
+            other => write!(f, "{}/{}/{}", other.id(), self.year, self.half),
+        }
     }
 }
 
@@ -715,6 +796,16 @@ mod tests {
         assert_eq!(s.previous().to_string(), "2024/2");
         assert!(Stage::parse("2025/3").is_err());
         assert!(Stage::parse("2025").is_err());
+        let k = Stage::parse("kjmu/2025/1").unwrap();
+        assert_eq!(
+            (k.programme(), k.to_string(), k.previous().to_string()),
+            (Programme::Kjmu, "kjmu/2025/1".into(), "kjmu/2024/2".into())
+        );
+        assert_eq!(Stage::parse("KJMU/2024-2").unwrap().to_string(), "kjmu/2024/2");
+        assert_eq!(Stage::parse("kjp-plus/2025/1").unwrap(), s);
+        assert_ne!(k, s, "the same half-year of two programmes is two stages");
+        let e = Stage::parse("kjmx/2025/1").unwrap_err().to_string();
+        assert!(e.contains("unknown programme"), "{e}");
     }
 
     #[test]

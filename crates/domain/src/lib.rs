@@ -14,5 +14,5 @@ pub mod regions;
 
 pub use assess::{assess, AssessError, Decision, Explanation, ReasonSet, ReasonText, Rules, Status};
 pub use facts::{BoolFact, Education, Fact, FactSet, Facts, GroupSet};
-pub use ids::{KkNumber, Level, Nik, Npsn, RegionCode, Rupiah, SchoolType, Stage};
+pub use ids::{KkNumber, Level, Nik, Npsn, Programme, RegionCode, Rupiah, SchoolType, Stage};
 pub use policy::{Monthly, Policy, PolicyError};

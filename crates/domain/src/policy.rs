@@ -397,6 +397,10 @@ struct RawRate {
     #[serde(default)]
     per_semester: Option<i64>,
     #[serde(default)]
+    institution_per_semester: Option<i64>,
+    #[serde(default)]
+    personal_per_semester: Option<i64>,
+    #[serde(default)]
     same_as: Option<String>,
 }
 
@@ -419,15 +423,30 @@ pub enum OperandTerm {
 /// A test on one fact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Test {
-    Is { fact: Fact, value: bool },
-    In { fact: Fact, allowed: u8 },
-    Range { fact: Fact, at_least: Option<Operand>, at_most: Option<Operand> },
+    Is {
+        fact: Fact,
+        value: bool,
+    },
+    In {
+        fact: Fact,
+        allowed: u8,
+    },
+    /// The level is one of `allowed` (bits by `Level::index`).
+    Level {
+        allowed: u16,
+    },
+    Range {
+        fact: Fact,
+        at_least: Option<Operand>,
+        at_most: Option<Operand>,
+    },
 }
 
 impl Test {
     pub fn fact(&self) -> Fact {
         match self {
             Test::Is { fact, .. } | Test::In { fact, .. } | Test::Range { fact, .. } => *fact,
+            Test::Level { .. } => Fact::Level,
         }
     }
 }
@@ -547,7 +566,8 @@ pub struct AmountTable {
     pub citation: String,
     pub note: Option<String>,
     /// Indexed by [`Level::index`].
-    pub rates: [Rate; 9],
+    /// Indexed by [`Level::index`]; `None` for a level the programme does not pay.
+    pub rates: [Option<Rate>; Level::ALL.len()],
 }
 
 /// A checked policy. Cheap to share; resolve it on a date with [`Policy::rules_at`].
@@ -1025,7 +1045,7 @@ impl Compiler<'_> {
     fn test(&self, raw: &RawTest, what: &str, line: usize) -> Result<Test, PolicyError> {
         let err = |m: String| self.loader.err(line, format!("{what}: {m}"));
         let fact = Fact::from_name(&raw.fact).ok_or_else(|| err(format!("unknown fact {:?}", raw.fact)))?;
-        if matches!(fact, Fact::Level | Fact::School) {
+        if fact == Fact::School {
             return Err(err(format!("{} sets the amount and cannot be tested", fact.name())));
         }
         let ranged = raw.at_least.is_some() || raw.at_most.is_some();
@@ -1040,6 +1060,14 @@ impl Compiler<'_> {
                 }
                 Ok(Test::In { fact, allowed })
             }
+            (FactKind::Level, None, Some(list), false) => {
+                let mut allowed = 0u16;
+                for name in list {
+                    let l = Level::parse(name).map_err(|e| err(e.to_string()))?;
+                    allowed |= 1 << l.index();
+                }
+                Ok(Test::Level { allowed })
+            }
             (FactKind::Number | FactKind::Amount, None, None, true) => Ok(Test::Range {
                 fact,
                 at_least: raw.at_least.as_ref().map(|o| self.operand(o, what, line)).transpose()?,
@@ -1048,7 +1076,7 @@ impl Compiler<'_> {
             (FactKind::Bool(_), ..) => {
                 Err(err(format!("{} is yes/no: test it with `is = true|false`", raw.fact)))
             }
-            (FactKind::Education, ..) => {
+            (FactKind::Education | FactKind::Level, ..) => {
                 Err(err(format!("{} is a choice: test it with `in = [...]`", raw.fact)))
             }
             _ => Err(err(format!("{} is a number: test it with `at_least` and/or `at_most`", raw.fact))),
@@ -1056,16 +1084,16 @@ impl Compiler<'_> {
     }
 }
 
-fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Rate; 9], String> {
+/// The rates of the levels a table names; a level it does not name is not paid.
+fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Option<Rate>; Level::ALL.len()], String> {
     for name in levels.keys() {
         if !Level::ALL.iter().any(|l| l.code() == name) {
-            return Err(format!(
-                "unknown level {name:?} (expected one of SD, SMP, SMA, SMK, SDLB, SMPLB, SMALB, PKBM, LKP)"
-            ));
+            let known: Vec<&str> = Level::ALL.iter().map(|l| l.code()).collect();
+            return Err(format!("unknown level {name:?} (expected one of {})", known.join(", ")));
         }
     }
     let direct = |level: Level| -> Result<Option<Rate>, String> {
-        let raw = levels.get(level.code()).ok_or_else(|| format!("no rate for level {}", level.code()))?;
+        let Some(raw) = levels.get(level.code()) else { return Ok(None) };
         let name = level.code();
         match raw {
             RawRate {
@@ -1073,6 +1101,8 @@ fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Rate; 9], String> {
                 periodic: Some(p),
                 private_fee,
                 per_semester: None,
+                institution_per_semester: None,
+                personal_per_semester: None,
                 same_as: None,
             } => {
                 let fee = private_fee.unwrap_or(0);
@@ -1089,7 +1119,28 @@ fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Rate; 9], String> {
                 routine: None,
                 periodic: None,
                 private_fee: None,
+                per_semester: None,
+                institution_per_semester: Some(i),
+                personal_per_semester: Some(p),
+                same_as: None,
+            } => {
+                // Two parts: the education fee to the university, personal support to the
+                // student; paid in six monthly parts like every other amount.
+                if *i < 0 || *p < 0 || i % 6 != 0 || p % 6 != 0 {
+                    return Err(format!(
+                        "{name}: institution_per_semester {i} and personal_per_semester {p} must be positive multiples of 6"
+                    ));
+                }
+                let m = Monthly::new(p / 6, 0, i / 6);
+                Ok(Some(Rate { public: m, private: m, depends_on_school: false }))
+            }
+            RawRate {
+                routine: None,
+                periodic: None,
+                private_fee: None,
                 per_semester: Some(s),
+                institution_per_semester: None,
+                personal_per_semester: None,
                 same_as: None,
             } => {
                 if *s < 0 || s % 6 != 0 {
@@ -1105,14 +1156,16 @@ fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Rate; 9], String> {
                 periodic: None,
                 private_fee: None,
                 per_semester: None,
+                institution_per_semester: None,
+                personal_per_semester: None,
                 same_as: Some(_),
             } => Ok(None),
             _ => Err(format!(
-                "{name}: give routine and periodic (and private_fee), or per_semester, or same_as"
+                "{name}: give routine and periodic (and private_fee), or per_semester, or institution_per_semester and personal_per_semester, or same_as"
             )),
         }
     };
-    let mut out: [Option<Rate>; 9] = [None; 9];
+    let mut out: [Option<Rate>; Level::ALL.len()] = [None; Level::ALL.len()];
     for level in Level::ALL {
         out[level.index()] = direct(level)?;
     }
@@ -1124,7 +1177,10 @@ fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Rate; 9], String> {
             })?);
         }
     }
-    Ok(out.map(|r| r.expect("every level resolved above")))
+    if out.iter().all(Option::is_none) {
+        return Err("no level has a rate".into());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -487,7 +487,7 @@ pub async fn replay(store: &Store, stage: Stage) -> Result<Replay, DecreeError> 
                 let claim = kjp_domain::funding::Claim {
                     nik,
                     decile: facts.dtks_decile,
-                    continuing: facts.continuing,
+                    continuing: facts.get(kjp_domain::BoolFact::Continuing) == Some(true),
                     cost: kjp_domain::Rupiah::new(total * months),
                 };
                 claims.push((claim, e.status == "recipient" && d.status == "eligible", d.nik.clone()));

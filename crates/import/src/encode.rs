@@ -2,9 +2,11 @@
 //! can be replayed (the decree) or re-assessed under another policy (the what-if)
 //! without reading the agency files again.
 //!
-//! `b=2012-03-04;e=enrolled;l=SMP;s=swasta;w=5500000;p=0;g=poor_family+worker;f=1?0...;d=3;c=1`
-//! where `f` holds one character per yes/no fact in `BoolFact` order: `1`, `0` or `?`,
-//! `d` the DTKS decile and `c=1` a continuing recipient (both read by the funding order).
+//! `b=2012-03-04;e=enrolled;l=SMP;s=swasta;w=5500000;p=0;g=poor_family+worker;f=1?0...;d=3`
+//! where `f` holds one character per yes/no fact in `BoolFact` order: `1`, `0` or `?`
+//! (trailing unknowns left out), `d` the DTKS decile (read by the funding order), and for
+//! a university student `sem` the semester, `gpa` in hundredths and `ysg` the years since
+//! secondary-school graduation.
 
 use kjp_domain::ids::{parse_date, Level, SchoolType};
 use kjp_domain::{BoolFact, Education, Facts, Policy, Rupiah};
@@ -20,6 +22,14 @@ const FLAGS: [BoolFact; BoolFact::COUNT] = [
     BoolFact::Sanctioned,
     BoolFact::FamilyCar,
     BoolFact::FamilyExcludedOccupation,
+    BoolFact::KtpDki,
+    BoolFact::InPanti,
+    BoolFact::OtherScholarship,
+    BoolFact::JakartaGraduate,
+    BoolFact::StateRegularAdmission,
+    BoolFact::PrivateUnggulPriority,
+    BoolFact::Graduated,
+    BoolFact::Continuing,
 ];
 
 /// Encodes facts; group claims by name, so another policy can read them.
@@ -67,12 +77,17 @@ pub fn facts(f: &Facts, policy: &Policy) -> String {
             None => '?',
         })
         .collect();
-    push("f", &flags);
+    // Trailing unknowns are left out: the facts of a school child stay short.
+    push("f", flags.trim_end_matches('?'));
     if let Some(d) = f.dtks_decile {
         push("d", &d.to_string());
     }
-    if f.continuing {
-        push("c", "1");
+    for (key, v) in
+        [("sem", f.semester.map(u16::from)), ("gpa", f.gpa), ("ysg", f.years_since_graduation.map(u16::from))]
+    {
+        if let Some(v) = v {
+            push(key, &v.to_string());
+        }
     }
     out
 }
@@ -92,7 +107,9 @@ pub fn decode(text: &str, policy: &Policy) -> Result<Facts, String> {
             "w" => f.parent_wage = Some(Rupiah::new(v.parse().map_err(|_| bad())?)),
             "p" => f.family_property_njop = Some(Rupiah::new(v.parse().map_err(|_| bad())?)),
             "d" => f.dtks_decile = Some(v.parse().ok().filter(|d| (1..=10).contains(d)).ok_or_else(bad)?),
-            "c" => f.continuing = v == "1",
+            "sem" => f.semester = Some(v.parse().map_err(|_| bad())?),
+            "gpa" => f.gpa = Some(v.parse().ok().filter(|g| *g <= 400).ok_or_else(bad)?),
+            "ysg" => f.years_since_graduation = Some(v.parse().map_err(|_| bad())?),
             "g" => {
                 for g in v.split('+').filter(|g| !g.is_empty()) {
                     if let Some(i) = policy.group_index(g) {
@@ -101,7 +118,8 @@ pub fn decode(text: &str, policy: &Policy) -> Result<Facts, String> {
                 }
             }
             "f" => {
-                if v.chars().count() != FLAGS.len() {
+                // Facts added later are unknown in text written before them.
+                if v.chars().count() > FLAGS.len() {
                     return Err(bad());
                 }
                 for (b, c) in FLAGS.iter().zip(v.chars()) {
@@ -143,11 +161,17 @@ mod tests {
         f.set(BoolFact::InDtks, Some(true));
         f.set(BoolFact::FamilyCar, Some(false));
         f.dtks_decile = Some(3);
-        f.continuing = true;
+        let text = facts(&f, &policy);
+        assert_eq!(text, "b=2012-03-04;e=out_of_school;l=SMALB;s=swasta;w=5500000;p=0;g=poor_family+worker;f=??1?????0;d=3");
+        assert_eq!(decode(&text, &policy).unwrap(), f);
+        f.set(BoolFact::Continuing, Some(true));
+        f.semester = Some(5);
+        f.gpa = Some(325);
+        f.years_since_graduation = Some(2);
         let text = facts(&f, &policy);
         assert_eq!(
             text,
-            "b=2012-03-04;e=out_of_school;l=SMALB;s=swasta;w=5500000;p=0;g=poor_family+worker;f=??1?????0?;d=3;c=1"
+            "b=2012-03-04;e=out_of_school;l=SMALB;s=swasta;w=5500000;p=0;g=poor_family+worker;f=??1?????0????????1;d=3;sem=5;gpa=325;ysg=2"
         );
         assert_eq!(decode(&text, &policy).unwrap(), f);
         assert_eq!(decode("", &policy).unwrap(), Facts::default());

@@ -53,7 +53,7 @@ fn claims_of(rows: &[FundingClaim], policy: &Policy, stage: Stage) -> Result<Vec
             Ok(Claim {
                 nik,
                 decile: facts.dtks_decile,
-                continuing: facts.continuing,
+                continuing: facts.get(kjp_domain::BoolFact::Continuing) == Some(true),
                 cost: Rupiah::new(r.monthly_total * months(stage)),
             })
         })

@@ -305,7 +305,7 @@ pub fn decide(
         .map(|c| {
             let p = person(c.nik);
             let family = p.and_then(|p| families.get(&p.kk.as_u64()));
-            let mut f = Facts { continuing: continuing.contains(&c.nik), ..Facts::default() };
+            let mut f = Facts::default().with(BoolFact::Continuing, continuing.contains(&c.nik));
             let mut ev = Evidence::default();
             let mut conflicts: Vec<Conflict> = Vec::new();
             if let Some(g) = poor {
