@@ -134,12 +134,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum StageCommand {
-    /// Open a stage: `kjp stage open 2025 1` (benefit months January to June).
+    /// Open a stage: `kjp stage open 2025 1` (benefit months January to June); a KJMU
+    /// stage with `--programme kjmu` (then named kjmu/2025/1).
     Open {
         /// The year, e.g. 2025.
         year: i32,
         /// 1 (January to June) or 2 (July to December).
         half: u8,
+        /// kjp-plus (the default) or kjmu.
+        #[arg(long, default_value = "kjp-plus", value_parser = parse_programme)]
+        programme: kjp_domain::Programme,
     },
     /// Decide every candidate from the latest snapshots and store each decision with its
     /// evidence; sources that disagree put the decision in review, never a silent exclusion.
@@ -297,6 +301,10 @@ enum StageCommand {
     },
 }
 
+fn parse_programme(raw: &str) -> Result<kjp_domain::Programme, String> {
+    kjp_domain::Programme::parse(raw).ok_or_else(|| format!("{raw:?}: expected kjp-plus or kjmu"))
+}
+
 /// Whole rupiah, with optional `_` or `.` thousands separators: 4_000_000 or 4.000.000.
 fn parse_rupiah(raw: &str) -> Result<Rupiah, String> {
     let digits: String =
@@ -346,9 +354,10 @@ enum PolicyCommand {
     },
 }
 
-fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
+/// A policy file, or the one shipped for the programme.
+fn load_policy(path: Option<&Path>, programme: kjp_domain::Programme) -> anyhow::Result<Policy> {
     match path {
-        None => Ok(Policy::kjp_plus()),
+        None => Ok(Policy::shipped(programme)),
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading policy {}", path.display()))?;
@@ -416,7 +425,7 @@ async fn import(files: Vec<PathBuf>, force: bool) -> anyhow::Result<ExitCode> {
 
 fn proposed_policy(current: &Policy, file: Option<&Path>, screens: &[String]) -> anyhow::Result<Policy> {
     let mut p = match file {
-        Some(_) => load_policy(file)?,
+        Some(_) => load_policy(file, kjp_domain::Programme::KjpPlus)?,
         None => current.clone(),
     };
     for s in screens {
@@ -445,10 +454,12 @@ fn generate(scale: f64, seed: u64, out: &Path) -> anyhow::Result<kjp_synth::Repo
     let started = std::time::Instant::now();
     let options = kjp_synth::Options { scale, seed, out: out.to_path_buf() };
     let report = kjp_synth::generate(&options, &reporter.callback())?;
+    let kjmu = kjp_synth::kjmu::generate(out, scale, seed)?;
     println!(
-        "generated {} residents in {} families at scale {scale} (seed {seed}) in {:.1} s into {}",
+        "generated {} residents in {} families and {} KJMU students at scale {scale} (seed {seed}) in {:.1} s into {}",
         report.residents,
         report.families,
+        kjmu.students,
         started.elapsed().as_secs_f64(),
         out.display()
     );
@@ -565,6 +576,8 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
         .into_iter()
         .find(|d| !d.birth_date.is_empty() && d.reasons.contains("NOT_IN_DTKS"));
 
+    let kjmu = demo_kjmu(&store).await?;
+
     println!("\nData:      {}", data.display());
     println!("Database:  {url}");
     println!("Snapshots: {}", store.data_dir().display());
@@ -578,6 +591,13 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
     for (what, d) in
         [("a recipient", &recipient), ("unfunded", &unfunded), ("not a recipient", &not_recipient)]
     {
+        if let Some(d) = d {
+            let birth = d.birth_date.split('-').rev().collect::<Vec<_>>().join("-");
+            println!("  {what:<16} NIK {}  date of birth {birth}", d.nik);
+        }
+    }
+    println!("\nKJMU (programme KJMU, year 2025, stage 1):");
+    for (what, d) in [("a recipient", &kjmu.0), ("not a recipient", &kjmu.1)] {
         if let Some(d) = d {
             let birth = d.birth_date.split('-').rev().collect::<Vec<_>>().join("-");
             println!("  {what:<16} NIK {}  date of birth {birth}", d.nik);
@@ -599,6 +619,63 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's second programme: KJMU tahap I 2025 on the same data and engine, decided
+/// under policy/kjmu.toml and decreed. Returns an example recipient and non-recipient.
+async fn demo_kjmu(
+    store: &Store,
+) -> anyhow::Result<(Option<kjp_store::DecisionRow>, Option<kjp_store::DecisionRow>)> {
+    let stage = Stage::of(kjp_domain::Programme::Kjmu, 2025, 1)?;
+    let policy = Policy::kjmu();
+    kjp_import::stage::open(store, stage).await?;
+    let reporter = kjp_cli::progress::Reporter::new("verify KJMU");
+    let v = kjp_import::stage::verify(store, stage, &policy, &reporter.callback()).await?;
+    let s = kjp_import::stage::summary(store, stage).await?;
+    println!(
+        "\nKJMU stage {stage}: {} students decided: {} eligible, {} ineligible, {} in review",
+        v.candidates, s.eligible_total, s.ineligible, s.review
+    );
+    for r in &s.ineligible_by_reason {
+        println!("  {:<28} {:>7}", r.code, r.count);
+    }
+    for d in store.decisions_with_status(stage, "review").await? {
+        let nik = kjp_domain::Nik::parse(&d.nik)?;
+        let why = "synthetic demo: settled automatically; in real use an officer checks the sources";
+        kjp_import::decree::resolve_one(
+            store,
+            stage,
+            &policy,
+            &nik,
+            kjp_domain::Status::Ineligible,
+            why,
+            "kjp demo",
+        )
+        .await?;
+    }
+    let req = kjp_import::decree::DecreeRequest {
+        number: "DEMO KJMU 1/2025".into(),
+        date: NaiveDate::from_ymd_opt(2025, 3, 10).expect("a real date"),
+        note: "synthetic demo".into(),
+    };
+    let d = kjp_import::decree::decree(store, stage, &policy, &req).await?;
+    println!(
+        "KJMU decree {}: {} recipients, {} a month ({} a semester each: education fee to the university and personal support)",
+        d.number,
+        d.recipients,
+        Rupiah::new(d.monthly_total),
+        Rupiah::new(d.monthly_total / d.recipients.max(1) * 6)
+    );
+    let recipient = match store.recipients(stage).await?.first() {
+        Some(e) => store.decision(stage, &e.nik).await?,
+        None => None,
+    };
+    let not_recipient = store
+        .decisions_with_status(stage, "ineligible")
+        .await?
+        .into_iter()
+        .find(|d| !d.birth_date.is_empty() && d.reasons == "GPA_TOO_LOW");
+    Ok((recipient, not_recipient))
 }
 
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
@@ -650,8 +727,8 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             };
             return import(files, force).await;
         }
-        Command::Stage(StageCommand::Open { year, half }) => {
-            let stage = Stage::new(year, half)?;
+        Command::Stage(StageCommand::Open { year, half, programme }) => {
+            let stage = Stage::of(programme, year, half)?;
             let store = store().await?;
             let (row, new) = kjp_import::stage::open(&store, stage).await?;
             let months = stage.benefit_months();
@@ -666,7 +743,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Stage(StageCommand::Verify { stage, policy }) => {
-            let policy = load_policy(policy.as_deref())?;
+            let policy = load_policy(policy.as_deref(), stage.programme())?;
             let store = store().await?;
             let started = std::time::Instant::now();
             let reporter = kjp_cli::progress::Reporter::new("verify");
@@ -724,7 +801,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Stage(StageCommand::Resolve { stage, rule, nik, outcome, reason, by, policy }) => {
-            let policy = load_policy(policy.as_deref())?;
+            let policy = load_policy(policy.as_deref(), stage.programme())?;
             let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into());
             let store = store().await?;
             match (rule, nik, outcome) {
@@ -764,7 +841,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Stage(StageCommand::Decree { stage, number, date, note, policy }) => {
-            let policy = load_policy(policy.as_deref())?;
+            let policy = load_policy(policy.as_deref(), stage.programme())?;
             let store = store().await?;
             let req = kjp_import::decree::DecreeRequest { number, date, note };
             let d = kjp_import::decree::decree(&store, stage, &policy, &req).await?;
@@ -888,7 +965,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Eval { policy } => {
-            let policy = load_policy(policy.as_deref())?;
+            let policy = load_policy(policy.as_deref(), kjp_domain::Programme::KjpPlus)?;
             let stdin = io::stdin().lock();
             let stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
             let summary = kjp_cli::eval::run(&policy, stdin, stdout).context("writing decisions")?;
@@ -901,7 +978,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Policy(PolicyCommand::Show { date, policy }) => {
-            let policy = load_policy(policy.as_deref())?;
+            let policy = load_policy(policy.as_deref(), kjp_domain::Programme::KjpPlus)?;
             let date = date.unwrap_or_else(|| chrono::Local::now().date_naive());
             print!("{}", kjp_cli::policy_show::render(&policy, date));
         }
@@ -917,7 +994,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return runtime.block_on(run_async(command));
         }
         Command::Policy(PolicyCommand::Check { file }) => {
-            let policy = load_policy(Some(&file))?;
+            let policy = load_policy(Some(&file), kjp_domain::Programme::KjpPlus)?;
             println!(
                 "{}: ok ({} {}, {} rules, {} groups, sha256 {})",
                 file.display(),

@@ -30,7 +30,8 @@ pub fn summary(s: &Summary) -> String {
         s.candidates, s.eligible_total, s.ineligible, s.review
     );
     let _ = writeln!(o, "\n{:<8} {:>10}", "level", "eligible");
-    for l in REPORT_LEVELS {
+    // The school levels always (KJP Plus), the university programmes when present (KJMU).
+    for l in REPORT_LEVELS.iter().filter(|l| s.eligible.get(l) > 0 || !["D3", "D4", "S1"].contains(l)) {
         let _ = writeln!(o, "{:<8} {:>10}", l, s.eligible.get(l));
     }
     let _ = writeln!(o, "{:<8} {:>10}", "total", s.eligible_total);

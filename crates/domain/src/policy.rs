@@ -20,6 +20,7 @@ use crate::ids::{Level, Rupiah};
 
 /// The KJP Plus policy shipped with the binary (`policy/kjp-plus.toml`).
 pub const KJP_PLUS: &str = include_str!("../../../policy/kjp-plus.toml");
+pub const KJMU: &str = include_str!("../../../policy/kjmu.toml");
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct PolicyError {
@@ -657,6 +658,19 @@ impl Policy {
         Policy::parse("policy/kjp-plus.toml", KJP_PLUS).expect("the shipped policy is valid (tested)")
     }
 
+    /// The KJMU policy shipped with the binary.
+    pub fn kjmu() -> Policy {
+        Policy::parse("policy/kjmu.toml", KJMU).expect("the shipped policy is valid (tested)")
+    }
+
+    /// The policy shipped with the binary for a programme.
+    pub fn shipped(programme: crate::ids::Programme) -> Policy {
+        match programme {
+            crate::ids::Programme::KjpPlus => Policy::kjp_plus(),
+            crate::ids::Programme::Kjmu => Policy::kjmu(),
+        }
+    }
+
     /// Reads and checks a policy file's text. `file` is only used in error messages.
     pub fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         let loader = Loader { file, text };
@@ -1186,6 +1200,13 @@ fn rates(levels: &BTreeMap<String, RawRate>) -> Result<[Option<Rate>; Level::ALL
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shipped_policy_loads_and_names_its_programme() {
+        for p in crate::ids::Programme::ALL {
+            assert_eq!(Policy::shipped(p).id, p.id());
+        }
+    }
 
     #[test]
     fn shipped_policy_loads() {

@@ -10,6 +10,7 @@ pub mod decree;
 pub mod encode;
 pub mod fixture;
 pub mod funding;
+pub mod kjmu;
 pub mod snapshot;
 pub mod source;
 pub mod stage;

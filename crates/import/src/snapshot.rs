@@ -70,6 +70,9 @@ pub fn check(source: Source, file: &str, bytes: &[u8]) -> Result<(u64, Vec<RowEr
         Source::Njop => run::<PropertyValue>(file, bytes),
         Source::Occupations => run::<Occupation>(file, bytes),
         Source::Sanctions => run::<SanctionEntry>(file, bytes),
+        Source::Pddikti => run::<Student>(file, bytes),
+        Source::Graduates => run::<Graduate>(file, bytes),
+        Source::Scholarships => run::<Scholarship>(file, bytes),
     }
 }
 

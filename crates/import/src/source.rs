@@ -28,10 +28,14 @@ pub enum Source {
     Njop,
     Occupations,
     Sanctions,
+    // University students (KJMU).
+    Pddikti,
+    Graduates,
+    Scholarships,
 }
 
 impl Source {
-    pub const ALL: [Source; 15] = [
+    pub const ALL: [Source; 18] = [
         Source::Dukcapil,
         Source::Dtks,
         Source::Sktm,
@@ -47,6 +51,9 @@ impl Source {
         Source::Njop,
         Source::Occupations,
         Source::Sanctions,
+        Source::Pddikti,
+        Source::Graduates,
+        Source::Scholarships,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +73,9 @@ impl Source {
             Source::Njop => "njop",
             Source::Occupations => "occupations",
             Source::Sanctions => "sanctions",
+            Source::Pddikti => "pddikti",
+            Source::Graduates => "graduates",
+            Source::Scholarships => "scholarships",
         }
     }
 
@@ -104,6 +114,22 @@ impl Source {
             Source::Njop => &["kk", "njop", "as_of"],
             Source::Occupations => &["nik", "kk", "occupation", "as_of"],
             Source::Sanctions => &["nik", "npsn", "category", "since", "lifted"],
+            Source::Pddikti => &[
+                "nik",
+                "university",
+                "university_status",
+                "university_accreditation",
+                "programme",
+                "level",
+                "programme_accreditation",
+                "priority_field",
+                "admission",
+                "semester",
+                "gpa",
+                "status",
+            ],
+            Source::Graduates => &["nik", "npsn", "graduation_year"],
+            Source::Scholarships => &["nik", "funder", "name", "from", "to"],
         }
     }
 }
@@ -341,6 +367,7 @@ fn key_name(source: Source) -> &'static str {
         Source::Bapenda | Source::Samsat => "plate",
         Source::Njop => "kk",
         Source::Sanctions => "nik and since",
+        Source::Scholarships => "nik and from",
         _ => "nik",
     }
 }
@@ -798,6 +825,159 @@ impl Record for SanctionEntry {
     }
     fn key(&self) -> (Nik, NaiveDate) {
         (self.nik, self.since)
+    }
+}
+
+/// A university student in the national higher-education database (PDDikti).
+#[derive(Debug, Clone)]
+pub struct Student {
+    pub nik: Nik,
+    pub state_university: bool,
+    /// University and programme both accredited A or Unggul, in a priority field.
+    pub unggul_priority: bool,
+    pub level: Level,
+    /// Admitted through a regular track (SNBP, SNBT or the university's own regular test).
+    pub regular_admission: bool,
+    pub semester: u8,
+    /// In hundredths; none in the first semester.
+    pub gpa: Option<u16>,
+    pub status: StudentStatus,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudentStatus {
+    Active,
+    OnLeave,
+    Graduated,
+    Dropped,
+}
+
+fn gpa_field(f: &Fields, i: usize) -> FieldResult<Option<u16>> {
+    let v = f.raw(i)?;
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let bad = || (f.header[i], format!("{v:?} is not a grade point average from 0.00 to 4.00"));
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    if whole.len() != 1 || frac.len() > 2 || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let g = whole.parse::<u16>().map_err(|_| bad())? * 100
+        + format!("{frac:0<2}").parse::<u16>().map_err(|_| bad())?;
+    if g > 400 {
+        return Err(bad());
+    }
+    Ok(Some(g))
+}
+
+impl Record for Student {
+    const SOURCE: Source = Source::Pddikti;
+    type Key = Nik;
+    fn parse(f: &Fields, line: u32) -> FieldResult<Self> {
+        let unggul = [
+            ("A", true),
+            ("Unggul", true),
+            ("B", false),
+            ("Baik Sekali", false),
+            ("C", false),
+            ("Baik", false),
+            ("none", false),
+        ];
+        f.text(1)?;
+        f.text(4)?;
+        let level = f.level(5)?;
+        if !matches!(level, Level::D3 | Level::D4 | Level::S1) {
+            return Err((
+                "level",
+                format!("{} is not a university programme (expected D3, D4 or S1)", level.code()),
+            ));
+        }
+        let university_unggul = f.choice(3, &unggul)?;
+        let programme_unggul = f.choice(6, &unggul)?;
+        Ok(Student {
+            nik: f.nik(0)?,
+            state_university: f.choice(2, &[("negeri", true), ("swasta", false)])?,
+            unggul_priority: university_unggul && programme_unggul && f.yes_no(7)?,
+            level,
+            regular_admission: f.choice(8, &[("regular", true), ("non_regular", false)])?,
+            semester: f.number(9, 1..=20)? as u8,
+            gpa: gpa_field(f, 10)?,
+            status: f.choice(
+                11,
+                &[
+                    ("active", StudentStatus::Active),
+                    ("on_leave", StudentStatus::OnLeave),
+                    ("graduated", StudentStatus::Graduated),
+                    ("dropped", StudentStatus::Dropped),
+                ],
+            )?,
+            line,
+        })
+    }
+    fn key(&self) -> Nik {
+        self.nik
+    }
+}
+
+/// A graduate of a secondary school (SMA, SMK, MA) in Jakarta: Dapodik's alumni records.
+#[derive(Debug, Clone)]
+pub struct Graduate {
+    pub nik: Nik,
+    pub npsn: Npsn,
+    pub year: u16,
+    pub line: u32,
+}
+
+impl Record for Graduate {
+    const SOURCE: Source = Source::Graduates;
+    type Key = Nik;
+    fn parse(f: &Fields, line: u32) -> FieldResult<Self> {
+        Ok(Graduate { nik: f.nik(0)?, npsn: f.npsn(1)?, year: f.number(2, 1990..=2100)? as u16, line })
+    }
+    fn key(&self) -> Nik {
+        self.nik
+    }
+}
+
+/// A scholarship a student receives, and who funds it.
+#[derive(Debug, Clone)]
+pub struct Scholarship {
+    pub nik: Nik,
+    /// From the national or a provincial budget (APBN, APBD).
+    pub public_budget: bool,
+    pub from: NaiveDate,
+    pub to: Option<NaiveDate>,
+    pub line: u32,
+}
+
+impl Scholarship {
+    pub fn in_force(&self, on: NaiveDate) -> bool {
+        self.from <= on && self.to.is_none_or(|t| t >= on)
+    }
+}
+
+impl Record for Scholarship {
+    const SOURCE: Source = Source::Scholarships;
+    type Key = (Nik, NaiveDate);
+    fn parse(f: &Fields, line: u32) -> FieldResult<Self> {
+        let from = f.date(3)?;
+        let to = f.optional_date(4)?;
+        if to.is_some_and(|t| t < from) {
+            return Err(("to", "is before from".into()));
+        }
+        f.text(2)?;
+        Ok(Scholarship {
+            nik: f.nik(0)?,
+            public_budget: f.choice(1, &[("apbn", true), ("apbd", true), ("other", false)])?,
+            from,
+            to,
+            line,
+        })
+    }
+    fn key(&self) -> (Nik, NaiveDate) {
+        (self.nik, self.from)
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use kjp_domain::assess::Rules;
 use kjp_domain::ids::{Level, REPORT_LEVELS};
 use kjp_domain::regions::{self, RegionLevel};
-use kjp_domain::{Policy, Stage, Status};
+use kjp_domain::{Policy, Programme, Stage, Status};
 use kjp_store::{RunRecord, StageRow, StageState, Store, StoreError};
 use serde::Serialize;
 
@@ -22,6 +22,8 @@ pub enum StageError {
     NotOpen(Stage, i32, u8),
     #[error("the policy {0} has no [funding] order: a stage decided under it cannot have a budget ceiling")]
     NoFundingOrder(String),
+    #[error("stage {stage} is a {} stage but the policy is {policy:?}: give the programme's policy file (policy/{}.toml)", stage.programme().name(), stage.programme().id())]
+    WrongPolicy { stage: Stage, policy: String },
     #[error("stage {0} has not been verified yet: run `kjp stage verify {0}`")]
     NotVerified(Stage),
     #[error("stage {0} is decreed: its decisions cannot change")]
@@ -87,25 +89,41 @@ pub async fn verify(
     if row.state == StageState::Decreed {
         return Err(StageError::Decreed(stage));
     }
-    // The policy must be in force on the reference date before any file is read.
+    // The policy must be the stage's programme's, in force on the reference date, before
+    // any file is read.
+    if policy.id != stage.programme().id() {
+        return Err(StageError::WrongPolicy { stage, policy: policy.id.clone() });
+    }
     kjp_domain::assess::Rules::new(policy, row.as_of)?;
     let started_at = kjp_store::timestamp();
     let snapshots = store.latest_snapshots().await?;
-    progress("read and parse snapshots", 0, snapshots.len() as u64);
-    let sources = verify::load(&snapshots)?;
-    progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
     let continuing: std::collections::HashSet<kjp_domain::Nik> = store
         .recipients(stage.previous())
         .await?
         .iter()
         .filter_map(|e| kjp_domain::Nik::parse(&e.nik).ok())
         .collect();
-    let rows = verify::decide(&sources, policy, row.as_of, &continuing, &|done, total| {
-        progress("decide", done, total)
-    })?;
-    // Freeing millions of small allocations takes seconds: let another thread do it while
-    // the decisions are written.
-    std::thread::spawn(move || drop(sources));
+    progress("read and parse snapshots", 0, snapshots.len() as u64);
+    let decide = |done, total| progress("decide", done, total);
+    // The programme module joins the programme's sources into facts; the rest is shared.
+    let rows = match stage.programme() {
+        Programme::KjpPlus => {
+            let sources = verify::load(&snapshots)?;
+            progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
+            let rows = verify::decide(&sources, policy, row.as_of, &continuing, &decide)?;
+            // Freeing millions of small allocations takes seconds: let another thread do
+            // it while the decisions are written.
+            std::thread::spawn(move || drop(sources));
+            rows
+        }
+        Programme::Kjmu => {
+            let sources = crate::kjmu::load(&snapshots)?;
+            progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
+            let rows = crate::kjmu::decide(&sources, policy, row.as_of, &continuing, &decide)?;
+            std::thread::spawn(move || drop(sources));
+            rows
+        }
+    };
     let candidates = rows.len() as u64;
     progress("write decisions", 0, candidates);
     let used: Vec<(String, String)> =
@@ -155,6 +173,12 @@ pub struct LevelCounts {
     pub pkbm: i64,
     #[serde(rename = "LKP")]
     pub lkp: i64,
+    #[serde(rename = "D3")]
+    pub d3: i64,
+    #[serde(rename = "D4")]
+    pub d4: i64,
+    #[serde(rename = "S1")]
+    pub s1: i64,
 }
 
 impl LevelCounts {
@@ -167,7 +191,10 @@ impl LevelCounts {
             "SMK" => &mut self.smk,
             "SLB" => &mut self.slb,
             "PKBM" => &mut self.pkbm,
-            _ => &mut self.lkp,
+            "LKP" => &mut self.lkp,
+            "D3" => &mut self.d3,
+            "D4" => &mut self.d4,
+            _ => &mut self.s1,
         })
     }
     pub fn add(&mut self, level_code: &str, n: i64) {
@@ -183,7 +210,11 @@ impl LevelCounts {
             "SMK" => self.smk,
             "SLB" => self.slb,
             "PKBM" => self.pkbm,
-            _ => self.lkp,
+            "LKP" => self.lkp,
+            "D3" => self.d3,
+            "D4" => self.d4,
+            "S1" => self.s1,
+            _ => 0,
         }
     }
     pub fn total(&self) -> i64 {

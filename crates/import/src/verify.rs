@@ -62,11 +62,11 @@ impl Sources {
     }
 }
 
-fn read(snap: &Snapshot) -> Result<Vec<u8>, VerifyError> {
+pub(crate) fn read(snap: &Snapshot) -> Result<Vec<u8>, VerifyError> {
     std::fs::read(Path::new(&snap.path)).map_err(|error| VerifyError::Io { path: snap.path.clone(), error })
 }
 
-fn load_one<T: Record>(snaps: &[Snapshot]) -> Result<Vec<T>, VerifyError> {
+pub(crate) fn load_one<T: Record>(snaps: &[Snapshot]) -> Result<Vec<T>, VerifyError> {
     match snaps.iter().find(|s| s.source == T::SOURCE.name()) {
         None => Ok(Vec::new()),
         Some(snap) => Ok(parse::<T>(&snap.file_name, &read(snap)?)?.records),
@@ -441,17 +441,17 @@ pub fn decide(
 }
 
 /// One candidate, decided, with everything its stored row needs.
-struct Decided<'a> {
-    nik: Nik,
-    person: Option<&'a Person>,
-    facts: &'a Facts,
-    decision: &'a kjp_domain::Decision,
-    npsn: String,
-    evidence: Evidence,
-    conflicts: &'a [Conflict],
+pub(crate) struct Decided<'a> {
+    pub(crate) nik: Nik,
+    pub(crate) person: Option<&'a Person>,
+    pub(crate) facts: &'a Facts,
+    pub(crate) decision: &'a kjp_domain::Decision,
+    pub(crate) npsn: String,
+    pub(crate) evidence: Evidence,
+    pub(crate) conflicts: &'a [Conflict],
 }
 
-fn row(policy: &Policy, c: Decided) -> DecisionRow {
+pub(crate) fn row(policy: &Policy, c: Decided) -> DecisionRow {
     let Decided { nik, person: p, facts: f, decision: d, npsn, evidence: ev, conflicts } = c;
     let base = DecisionRow {
         nik: nik.to_string(),
@@ -500,10 +500,10 @@ pub(crate) fn with_decision(
 /// fixed facts (docs/formats.md, "Evidence"), so the row alone says which fact it proves;
 /// an absent source row is evidence of a "no" from a complete registry.
 #[derive(Debug, Default)]
-struct Evidence(String);
+pub(crate) struct Evidence(String);
 
 impl Evidence {
-    fn add(&mut self, source: Source, line: u32) {
+    pub(crate) fn add(&mut self, source: Source, line: u32) {
         use std::fmt::Write;
         if !self.0.is_empty() {
             self.0.push(';');

@@ -66,6 +66,7 @@
 mod alloc;
 mod date;
 mod kel;
+pub mod kjmu;
 mod names;
 mod out;
 mod plan;
