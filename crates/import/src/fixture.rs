@@ -3,6 +3,8 @@
 //! child who moved out, one missing from the civil registry, a Transjakarta driver's child,
 //! a worker above the wage limit, a DTKS address outside Jakarta) plus bad rows. Used by
 //! the tests of the stage run and of the status check, so both see the same families.
+//! Two young adults are KJMU university students: Rina (eligible) and Tono (whose family
+//! is not in DTKS).
 
 use std::path::Path;
 
@@ -35,8 +37,26 @@ pub fn write_all(dir: &Path) {
             "3171010403120001,3171010101100001,Adi Saputra,L,2012-03-04,31.71.01.1001,true,true,anak",
             // Fajar's elder brother works for a low wage: a sibling is not a parent.
             "3171010101000007,3171010101100007,Budi,L,2000-01-01,31.71.01.1005,true,true,anak",
+            // University students (KJMU): Adi's sister (DTKS family) and Fajar's brother.
+            "3171015505060009,3171010101100001,Rina Saputri,P,2006-05-15,31.71.01.1001,true,true,anak",
+            "3171011708050010,3171010101100007,Tono,L,2005-08-17,31.71.01.1005,true,true,anak",
         ],
     );
+    write(
+        dir,
+        "pddikti.csv",
+        &[
+            "nik,university,university_status,university_accreditation,programme,level,programme_accreditation,priority_field,admission,semester,gpa,status",
+            "3171015505060009,Universitas Indonesia,negeri,Unggul,Teknik Informatika,S1,A,false,regular,3,3.40,active",
+            "3171011708050010,Universitas Negeri Jakarta,negeri,Unggul,Pendidikan Matematika,S1,A,false,regular,3,3.10,active",
+        ],
+    );
+    write(
+        dir,
+        "graduates.csv",
+        &["nik,npsn,graduation_year", "3171015505060009,20100003,2023", "3171011708050010,20100003,2023"],
+    );
+    write(dir, "scholarships.csv", &["nik,funder,name,from,to"]);
     write(
         dir,
         "schools.csv",

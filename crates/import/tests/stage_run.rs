@@ -42,7 +42,7 @@ async fn run(db: &TestDb) {
     assert!(dukcapil.new);
     assert_eq!(
         (dukcapil.snapshot.rows_total, dukcapil.snapshot.rows_good, dukcapil.snapshot.rows_bad),
-        (16, 13, 3)
+        (18, 15, 3)
     );
     let report = std::fs::read_to_string(&dukcapil.snapshot.report_path).expect("report file");
     assert!(
@@ -56,7 +56,7 @@ async fn run(db: &TestDb) {
     assert!(!again.new);
     assert_eq!(again.snapshot.sha256, dukcapil.snapshot.sha256);
     import_all(&store, dir.path()).await;
-    assert_eq!(store.latest_snapshots().await.expect("snapshots").len(), 15);
+    assert_eq!(store.latest_snapshots().await.expect("snapshots").len(), 18);
 
     // A wrong header is refused whole and names the expected one; nothing is stored.
     let bad = tempfile::tempdir().expect("tempdir");
@@ -66,7 +66,7 @@ async fn run(db: &TestDb) {
         err.to_string(),
         "dtks.csv: the header is `nik,kk,desil,listed_since,region`; expected `nik,kk,decile,listed_since,region`"
     );
-    assert_eq!(store.latest_snapshots().await.expect("snapshots").len(), 15);
+    assert_eq!(store.latest_snapshots().await.expect("snapshots").len(), 18);
 
     // A truncated export must not silently replace a registry: refused without --force;
     // and importing the right file again makes it current again.

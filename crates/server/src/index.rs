@@ -20,8 +20,9 @@ pub struct Index {
 enum StageIndex {
     /// Verified or still open: every NIK is "in process".
     InProcess,
-    /// Decreed: one entry per decided child.
-    Decreed(HashMap<u64, Entry>),
+    /// Decreed: one entry per decided child, and the reason texts of the policy the
+    /// stage was decided under (code -> Indonesian, English).
+    Decreed(HashMap<u64, Entry>, HashMap<String, (String, String)>),
 }
 
 /// One child of a decreed stage.
@@ -165,7 +166,18 @@ impl Index {
                     "status index: stage {stage}: {bad} decision(s) without a usable birth date left out"
                 );
             }
-            stages.insert(stage, StageIndex::Decreed(entries));
+            // The reasons in the words of the policy the stage was decided under.
+            let mut texts = HashMap::new();
+            if let Some(d) = store.decrees(stage).await?.first() {
+                if let Some((source, text)) = store.policy_text(&d.policy_sha256).await? {
+                    let policy = kjp_domain::Policy::parse(&source, &text)
+                        .map_err(|e| corrupt(format!("the recorded policy no longer loads: {e}")))?;
+                    for r in &policy.reasons {
+                        texts.insert(r.code.clone(), (r.texts.id.clone(), r.texts.en.clone()));
+                    }
+                }
+            }
+            stages.insert(stage, StageIndex::Decreed(entries, texts));
         }
         Ok(Index { stages, fingerprint })
     }
@@ -174,10 +186,18 @@ impl Index {
     pub fn lookup(&self, stage: Stage, nik: u64, birth_date: NaiveDate) -> Answer<'_> {
         match self.stages.get(&stage) {
             None | Some(StageIndex::InProcess) => Answer::InProcess,
-            Some(StageIndex::Decreed(entries)) => match entries.get(&nik) {
+            Some(StageIndex::Decreed(entries, _)) => match entries.get(&nik) {
                 Some(e) if e.birth_date == birth_date => Answer::Found(e),
                 _ => Answer::NotFound,
             },
+        }
+    }
+
+    /// A reason's texts (Indonesian, English) in the policy a decreed stage was decided under.
+    pub fn reason_text(&self, stage: Stage, code: &str) -> Option<&(String, String)> {
+        match self.stages.get(&stage) {
+            Some(StageIndex::Decreed(_, texts)) => texts.get(code),
+            _ => None,
         }
     }
 
@@ -191,7 +211,7 @@ impl Index {
                     *s,
                     match i {
                         StageIndex::InProcess => None,
-                        StageIndex::Decreed(e) => Some(e.len()),
+                        StageIndex::Decreed(e, _) => Some(e.len()),
                     },
                 )
             })

@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
 use chrono::{Datelike, NaiveDate};
-use kjp_domain::{Nik, Rupiah, Stage};
+use kjp_domain::{Nik, Programme, Rupiah, Stage};
 use serde::{Deserialize, Serialize};
 
 use crate::index::{Answer, Outcome};
@@ -161,6 +161,7 @@ struct Texts {
     date_hint: &'static str,
     year: &'static str,
     stage: &'static str,
+    programme: &'static str,
     stage_1: &'static str,
     stage_2: &'static str,
     button: &'static str,
@@ -195,7 +196,7 @@ struct Texts {
 }
 
 static ID: Texts = Texts {
-    title: "Cek Status KJP Plus",
+    title: "Cek Status KJP Plus dan KJMU",
     intro: "Masukkan NIK dan tanggal lahir siswa, pilih tahun dan tahap, lalu tekan CEK.",
     nik: "NIK siswa",
     nik_hint: "16 angka, sesuai Kartu Keluarga",
@@ -203,12 +204,13 @@ static ID: Texts = Texts {
     date_hint: "HH-BB-TTTT, misalnya 04-03-2012",
     year: "Tahun",
     stage: "Tahap",
+    programme: "Program",
     stage_1: "Tahap 1 (Januari-Juni)",
     stage_2: "Tahap 2 (Juli-Desember)",
     button: "CEK",
     switch_label: "English",
     switch_lang: "en",
-    recipient: "Siswa terdaftar sebagai PENERIMA KJP Plus",
+    recipient: "Terdaftar sebagai PENERIMA",
     name: "Nama",
     level: "Jenjang",
     routine: "Dana rutin per bulan",
@@ -216,8 +218,8 @@ static ID: Texts = Texts {
     school_fee: "Biaya SPP sekolah swasta per bulan",
     total: "Jumlah per bulan",
     months: "Bulan manfaat",
-    not_recipient: "Siswa BUKAN penerima KJP Plus pada tahap ini",
-    unfunded: "Siswa MEMENUHI SYARAT, tetapi BELUM MENDAPAT DANA pada tahap ini",
+    not_recipient: "BUKAN penerima pada tahap ini",
+    unfunded: "MEMENUHI SYARAT, tetapi BELUM MENDAPAT DANA pada tahap ini",
     unfunded_next: "Untuk tahap berikutnya: siswa akan dinilai kembali tanpa perlu mendaftar ulang. Jika tetap memenuhi syarat, siswa diurutkan lagi menurut ketentuan yang sama; bila anggaran mencukupi, siswa menerima dana. Pos pelayanan KJP Plus di kantor kecamatan dapat menjelaskan, Senin sampai Jumat pukul 08.00 sampai 15.00 WIB.",
     would_receive: "Besaran per bulan jika didanai",
     reason: "Alasan",
@@ -237,7 +239,7 @@ static ID: Texts = Texts {
 };
 
 static EN: Texts = Texts {
-    title: "KJP Plus Status Check",
+    title: "KJP Plus and KJMU Status Check",
     intro: "Enter the student's NIK and date of birth, choose the year and the stage, then press CEK.",
     nik: "Student's NIK",
     nik_hint: "16 digits, as on the family card",
@@ -245,12 +247,13 @@ static EN: Texts = Texts {
     date_hint: "DD-MM-YYYY, e.g. 04-03-2012",
     year: "Year",
     stage: "Stage",
+    programme: "Programme",
     stage_1: "Stage 1 (January-June)",
     stage_2: "Stage 2 (July-December)",
     button: "CEK",
     switch_label: "Bahasa Indonesia",
     switch_lang: "id",
-    recipient: "The student is a KJP Plus RECIPIENT",
+    recipient: "A RECIPIENT of",
     name: "Name",
     level: "School level",
     routine: "Routine funds per month",
@@ -258,8 +261,8 @@ static EN: Texts = Texts {
     school_fee: "Private-school fee per month",
     total: "Total per month",
     months: "Benefit months",
-    not_recipient: "The student is NOT a KJP Plus recipient in this stage",
-    unfunded: "The student is ELIGIBLE but NOT FUNDED in this stage",
+    not_recipient: "NOT a recipient in this stage",
+    unfunded: "ELIGIBLE but NOT FUNDED in this stage",
     unfunded_next: "For the next stage: the student will be assessed again without registering again. If still eligible, the student is ranked again by the same rules and receives the funds if the budget allows. The KJP Plus service post at the kecamatan office can explain, Monday to Friday 08:00 to 15:00 WIB.",
     would_receive: "Monthly amount if funded",
     reason: "Reason",
@@ -313,6 +316,7 @@ const MONTHS_EN: [&str; 12] = [
 /// The form or query as typed; every field optional so a missing one gets our message.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawInput {
+    programme: Option<String>,
     nik: Option<String>,
     birth_date: Option<String>,
     year: Option<String>,
@@ -330,6 +334,7 @@ struct Input {
 /// A message per field, in the page's language.
 #[derive(Debug, Default)]
 struct FieldErrors {
+    programme: Option<String>,
     nik: Option<String>,
     birth_date: Option<String>,
     year: Option<String>,
@@ -339,9 +344,15 @@ struct FieldErrors {
 impl FieldErrors {
     /// The first field in error and its message (for the JSON API).
     fn first(&self) -> Option<(&'static str, &str)> {
-        [("nik", &self.nik), ("birth_date", &self.birth_date), ("year", &self.year), ("stage", &self.stage)]
-            .into_iter()
-            .find_map(|(f, m)| m.as_deref().map(|m| (f, m)))
+        [
+            ("programme", &self.programme),
+            ("nik", &self.nik),
+            ("birth_date", &self.birth_date),
+            ("year", &self.year),
+            ("stage", &self.stage),
+        ]
+        .into_iter()
+        .find_map(|(f, m)| m.as_deref().map(|m| (f, m)))
     }
 }
 
@@ -418,6 +429,21 @@ fn validate(raw: &RawInput, lang: Lang, lenient: bool) -> Result<Input, FieldErr
         }
     };
 
+    // KJP Plus unless another programme is asked for.
+    let programme_raw = raw.programme.as_deref().unwrap_or("").trim();
+    let programme = if programme_raw.is_empty() {
+        Some(Programme::KjpPlus)
+    } else {
+        let p = Programme::parse(programme_raw);
+        if p.is_none() {
+            errs.programme = Some(pick(
+                "Program harus KJP Plus (kjp-plus) atau KJMU (kjmu).".into(),
+                "The programme is KJP Plus (kjp-plus) or KJMU (kjmu).".into(),
+            ));
+        }
+        p
+    };
+
     let stage_raw = raw.stage.as_deref().unwrap_or("").trim();
     let half = match stage_raw {
         "1" => Some(1u8),
@@ -428,14 +454,16 @@ fn validate(raw: &RawInput, lang: Lang, lenient: bool) -> Result<Input, FieldErr
         }
     };
 
-    match (nik, birth_date, year, half) {
-        (Some(nik), Some(birth_date), Some(year), Some(half)) => match Stage::new(year, half) {
-            Ok(stage) => Ok(Input { nik, birth_date, stage }),
-            Err(_) => {
-                errs.year = Some(pick("Tahun tidak dikenal.".into(), "Unknown year.".into()));
-                Err(errs)
+    match (nik, birth_date, year, half, programme) {
+        (Some(nik), Some(birth_date), Some(year), Some(half), Some(programme)) => {
+            match Stage::of(programme, year, half) {
+                Ok(stage) => Ok(Input { nik, birth_date, stage }),
+                Err(_) => {
+                    errs.year = Some(pick("Tahun tidak dikenal.".into(), "Unknown year.".into()));
+                    Err(errs)
+                }
             }
-        },
+        }
         _ => Err(errs),
     }
 }
@@ -501,6 +529,7 @@ struct BusyPage {
 /// What was typed, shown back in the form.
 #[derive(Debug, Default)]
 struct Echo {
+    programme: String,
     nik: String,
     birth_date: String,
     year: String,
@@ -511,6 +540,8 @@ struct Echo {
 struct AnswerView {
     /// recipient, unfunded, not_recipient, in_process or not_found.
     kind: &'static str,
+    /// KJP Plus or KJMU.
+    programme: &'static str,
     masked_name: String,
     level: String,
     routine: String,
@@ -535,7 +566,12 @@ fn render(status: StatusCode, page: &impl Template) -> Response {
 async fn home(Query(q): Query<LangQuery>) -> Response {
     let lang = Lang::parse(q.lang.as_deref());
     let this_year = chrono::Utc::now().year();
-    let form = Echo { year: this_year.to_string(), stage: "1".into(), ..Echo::default() };
+    let form = Echo {
+        programme: Programme::KjpPlus.id().into(),
+        year: this_year.to_string(),
+        stage: "1".into(),
+        ..Echo::default()
+    };
     let page = Page {
         t: lang.texts(),
         lang: lang.code(),
@@ -556,6 +592,7 @@ async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, 
     let raw = form.map(|Form(f)| f).unwrap_or_default();
     let lang = Lang::parse(raw.lang.as_deref());
     let echo = Echo {
+        programme: raw.programme.clone().unwrap_or_else(|| Programme::KjpPlus.id().into()),
         nik: raw.nik.clone().unwrap_or_default(),
         birth_date: raw.birth_date.clone().unwrap_or_default(),
         year: raw.year.clone().unwrap_or_default(),
@@ -589,7 +626,10 @@ async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, 
 }
 
 /// A reason's plain words from the policy, in Indonesian and English.
-fn reason_text(state: &AppState, code: &str) -> (String, String) {
+fn reason_text(state: &AppState, stage: Stage, code: &str) -> (String, String) {
+    if let Some(t) = state.index().reason_text(stage, code) {
+        return t.clone();
+    }
     let policy = &state.inner.policy;
     match policy.reason_index(code) {
         Some(i) => {
@@ -604,6 +644,7 @@ fn reason_text(state: &AppState, code: &str) -> (String, String) {
 fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> AnswerView {
     let mut v = AnswerView {
         kind: "not_found",
+        programme: stage.programme().name(),
         masked_name: String::new(),
         level: String::new(),
         routine: String::new(),
@@ -642,7 +683,7 @@ fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> Answe
                 v.reasons = reasons
                     .iter()
                     .map(|c| {
-                        let (id, en) = reason_text(state, c);
+                        let (id, en) = reason_text(state, stage, c);
                         if lang == Lang::En {
                             en
                         } else {
@@ -656,7 +697,7 @@ fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> Answe
                 v.reasons = reasons
                     .iter()
                     .map(|c| {
-                        let (id, en) = reason_text(state, c);
+                        let (id, en) = reason_text(state, stage, c);
                         if lang == Lang::En {
                             en
                         } else {
@@ -701,11 +742,11 @@ struct ReasonJson {
     text_en: String,
 }
 
-fn reasons_json(state: &AppState, codes: &[String]) -> Vec<ReasonJson> {
+fn reasons_json(state: &AppState, stage: Stage, codes: &[String]) -> Vec<ReasonJson> {
     codes
         .iter()
         .map(|c| {
-            let (text_id, text_en) = reason_text(state, c);
+            let (text_id, text_en) = reason_text(state, stage, c);
             ReasonJson { code: c.clone(), text_id, text_en }
         })
         .collect()
@@ -762,13 +803,17 @@ async fn check_json(
                 StatusJson {
                     status: "unfunded",
                     level: Some(level.clone()),
-                    reasons: Some(reasons_json(&state, reasons)),
+                    reasons: Some(reasons_json(&state, input.stage, reasons)),
                     ..none
                 },
             ),
             Outcome::NotRecipient { reasons } => (
                 StatusCode::OK,
-                StatusJson { status: "not_recipient", reasons: Some(reasons_json(&state, reasons)), ..none },
+                StatusJson {
+                    status: "not_recipient",
+                    reasons: Some(reasons_json(&state, input.stage, reasons)),
+                    ..none
+                },
             ),
         },
     };

@@ -245,7 +245,10 @@ async fn security_headers_on_every_response() {
     assert!(home.contains(r#"name="viewport""#) && !home.contains("<script"), "{home}");
     assert!(home.contains("Cek Status KJP Plus") && home.contains(r#"href="/?lang=en""#), "{home}");
     let en = app.client.get(app.url("/?lang=en")).send().await.expect("en").text().await.expect("body");
-    assert!(en.contains("KJP Plus Status Check") && en.contains(r#"name="lang" value="en""#), "{en}");
+    assert!(
+        en.contains("KJP Plus and KJMU Status Check") && en.contains(r#"name="lang" value="en""#),
+        "{en}"
+    );
     let health = app.client.get(app.url("/healthz")).send().await.expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
     let missing = app.client.get(app.url("/no-such-page")).send().await.expect("404");
@@ -268,4 +271,56 @@ async fn too_many_requests_get_a_friendly_429() {
     // Health checks are not limited.
     let health = app.client.get(app.url("/healthz")).send().await.expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn kjmu_students_check_their_status_under_their_programme() {
+    let app = spawn(true, 1000).await;
+    let s = kjp_domain::Stage::of(kjp_domain::Programme::Kjmu, 2025, 1).expect("stage");
+    let policy = kjp_domain::Policy::kjmu();
+    kjp_import::stage::open(&app.store, s).await.expect("open");
+    let no_progress = |_: &str, _: u64, _: u64| {};
+    kjp_import::stage::verify(&app.store, s, &policy, &no_progress).await.expect("verify");
+    let req = kjp_import::decree::DecreeRequest {
+        number: "300/2025".into(),
+        date: "2025-03-10".parse().expect("date"),
+        note: String::new(),
+    };
+    kjp_import::decree::decree(&app.store, s, &policy, &req).await.expect("decree");
+    app.state.reload().await.expect("reload");
+
+    let kjmu = |nik: &'static str, birth: &'static str| {
+        vec![("programme", "kjmu"), ("nik", nik), ("birth_date", birth), ("year", "2025"), ("stage", "1")]
+    };
+    let (code, v) = app.api(&kjmu("3171015505060009", "2006-05-15")).await;
+    assert_eq!(
+        (code, v["status"].as_str(), v["level"].as_str()),
+        (200, Some("recipient"), Some("S1")),
+        "{v}"
+    );
+    assert_eq!(
+        (v["monthly"]["school_fee"].as_i64(), v["monthly"]["total"].as_i64()),
+        (Some(500_000), Some(1_500_000))
+    );
+    // The reason in KJMU's own words, from the policy the stage was decided under.
+    let (_, v) = app.api(&kjmu("3171011708050010", "2005-08-17")).await;
+    assert_eq!(
+        (v["status"].as_str(), v["reasons"][0]["code"].as_str()),
+        (Some("not_recipient"), Some("NOT_IN_DTKS"))
+    );
+    assert!(
+        v["reasons"][0]["text_id"].as_str().unwrap().starts_with("Keluarga tidak terdaftar dalam DTKS"),
+        "{v}"
+    );
+    // The same student under KJP Plus is nobody the check knows.
+    assert_eq!(app.api(&query("3171015505060009", "2006-05-15")).await.1["status"], "not_found");
+    let mut bad = kjmu("3171015505060009", "2006-05-15");
+    bad[0].1 = "kjmx";
+    let (code, v) = app.api(&bad).await;
+    assert_eq!((code, v["field"].as_str()), (400, Some("programme")), "{v}");
+
+    let (code, page) = app.check(&kjmu("3171015505060009", "15-05-2006")).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("PENERIMA KJMU") && page.contains("R*** S***"), "{page}");
+    assert!(page.contains(r#"<option value="kjmu" selected>"#), "the form keeps the programme: {page}");
 }
