@@ -113,6 +113,17 @@ enum Command {
     /// Benchmarks that need real data files.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Apply any missing database migrations and list those applied (every command applies
+    /// them when it opens the database; this does only that).
+    Migrate,
+    /// Back up a SQLite database online (a consistent copy while others work) with its
+    /// snapshot files; PostgreSQL is backed up with pg_dump (docs/operations.md).
+    Backup {
+        /// The copy to write, e.g. backups/kjp-2025-03-10.db (must not exist); the snapshot
+        /// files go to a `-data` directory beside it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Serve the public status check (page at /, JSON at /api/v1/status, /healthz).
     ///
     /// Answers come from an in-memory index built from the decreed stages at startup and
@@ -683,6 +694,35 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo { scale, seed, dir, port, no_serve } => {
             return demo(scale, seed, &dir, port, no_serve).await
         }
+        Command::Migrate => {
+            let store = store().await?;
+            let applied = store.migrations().await?;
+            let last = applied.last().map_or(0, |a| a.version);
+            println!("{}: at migration {last}", store.url());
+            for a in &applied {
+                println!("  {:>4} {:<24} applied {}", a.version, a.name, a.applied_at);
+            }
+        }
+        Command::Backup { out } => {
+            let store = store().await?;
+            let stem =
+                out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "kjp".into());
+            let data = out.with_file_name(format!("{stem}-data"));
+            let started = std::time::Instant::now();
+            let copied = store.backup(&out, &data).await?;
+            println!(
+                "backed up {} to {} and {copied} new snapshot file(s) to {} in {:.1} s",
+                store.url(),
+                out.display(),
+                data.display(),
+                started.elapsed().as_secs_f64()
+            );
+            println!(
+                "restore: KJP_DATABASE_URL=sqlite:{} kjp ... (the snapshots are found in {})",
+                out.display(),
+                data.display()
+            );
+        }
         Command::Serve { port, bind, rate_per_minute, reload_secs } => {
             let store = store().await?;
             let config = kjp_server::Config { rate_per_minute };
@@ -989,6 +1029,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Stage(_)
         | Command::Bench(_)
         | Command::Demo { .. }
+        | Command::Migrate
+        | Command::Backup { .. }
         | Command::Serve { .. }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             return runtime.block_on(run_async(command));

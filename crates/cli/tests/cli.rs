@@ -147,4 +147,24 @@ fn demo_then_ceiling_what_if_correction_amendment_and_replay() {
     let (code, out, err) = run(&["stage", "replay", "2025/1"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("decree hash matches"), "{out}");
+
+    // Operations: the migrations applied, and an online backup that works on its own.
+    let (code, out, err) = run(&["migrate"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("at migration") && out.contains("funding_amendments"), "{out}");
+    let backup = dir.path().join("backups").join("copy.db");
+    std::fs::create_dir_all(backup.parent().unwrap()).unwrap();
+    let (code, out, err) = run(&["backup", "--out", backup.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("new snapshot file(s)"), "{out}");
+    assert!(dir.path().join("backups/copy-data/snapshots").read_dir().unwrap().count() >= 15);
+    let (code, _, err) = run(&["backup", "--out", backup.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("already exists"), "{err}");
+    let restored = Command::new(env!("CARGO_BIN_EXE_kjp"))
+        .args(["stage", "replay", "2025/1"])
+        .env("KJP_DATABASE_URL", format!("sqlite:{}", backup.display()))
+        .output()
+        .expect("kjp runs");
+    assert!(text(&restored.stdout).contains("decree hash matches"), "{}", text(&restored.stderr));
 }

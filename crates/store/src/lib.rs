@@ -21,7 +21,7 @@ mod migrate;
 
 pub use decree::{DecreeEntry, DecreeRecord, Resolution};
 pub use funding::{Correction, FundingClaim};
-pub use migrate::MIGRATIONS;
+pub use migrate::{Applied, MIGRATIONS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +37,8 @@ pub enum StoreError {
     Decreed(Stage),
     #[error("stage {0} is not decreed: correct its decisions with `kjp stage resolve` or a new run")]
     NotDecreed(Stage),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error("{path}: {error}")]
@@ -216,6 +218,58 @@ impl Store {
         self.backend
     }
 
+    /// The migrations applied to this database (opening a store applies any missing).
+    pub async fn migrations(&self) -> Result<Vec<Applied>> {
+        migrate::applied(&self.pool).await
+    }
+
+    /// An online, consistent copy of a SQLite database into `out` (written under a
+    /// temporary name and renamed, so `out` is whole or absent), and the snapshot files
+    /// into `out_data` (only those not copied before: snapshots never change). Returns
+    /// how many snapshot files were copied. PostgreSQL is backed up with `pg_dump`.
+    pub async fn backup(&self, out: &Path, out_data: &Path) -> Result<usize> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Unsupported(
+                "kjp backup copies a SQLite database; back up PostgreSQL with pg_dump (see docs/operations.md)".into(),
+            ));
+        }
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |error| StoreError::Io { path, error }
+        };
+        if out.exists() {
+            return Err(StoreError::Io {
+                path: out.to_path_buf(),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "already exists: choose a new name",
+                ),
+            });
+        }
+        let tmp = out.with_extension("tmp-backup");
+        let _ = std::fs::remove_file(&tmp);
+        let target = tmp.to_string_lossy().replace('\'', "''");
+        sqlx::raw_sql(&format!("VACUUM INTO '{target}'")).execute(&self.pool).await?;
+        std::fs::rename(&tmp, out).map_err(io(out))?;
+        let from = self.data_dir.join("snapshots");
+        let to = out_data.join("snapshots");
+        std::fs::create_dir_all(&to).map_err(io(&to))?;
+        let mut copied = 0;
+        if from.exists() {
+            for entry in std::fs::read_dir(&from).map_err(io(&from))? {
+                let entry = entry.map_err(io(&from))?;
+                let dest = to.join(entry.file_name());
+                if !dest.exists() {
+                    let part = dest.with_extension("part");
+                    std::fs::copy(entry.path(), &part).map_err(io(&part))?;
+                    std::fs::rename(&part, &dest).map_err(io(&dest))?;
+                    copied += 1;
+                }
+            }
+        }
+        Ok(copied)
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -236,7 +290,20 @@ impl Store {
             .bind(sha256)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| snapshot_from(&r)).transpose()
+        row.map(|r| self.snapshot_from(&r)).transpose()
+    }
+
+    /// A snapshot row, its file found under this store's data directory when the path
+    /// recorded at import no longer exists (a database restored from a backup elsewhere).
+    fn snapshot_from(&self, r: &AnyRow) -> Result<Snapshot> {
+        let mut s = snapshot_from(r)?;
+        if !Path::new(&s.path).exists() {
+            let moved = self.data_dir.join("snapshots").join(format!("{}.csv", s.sha256));
+            if moved.exists() {
+                s.path = moved.display().to_string();
+            }
+        }
+        Ok(s)
     }
 
     /// Records a snapshot. Returns `false` (and changes nothing) if one with the same
@@ -292,7 +359,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(snapshot_from).collect()
+        rows.iter().map(|r| self.snapshot_from(r)).collect()
     }
 
     // ---------------------------------------------------------------- policies

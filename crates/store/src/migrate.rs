@@ -51,3 +51,20 @@ pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// An applied migration: version, name, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub version: i64,
+    pub name: String,
+    pub applied_at: String,
+}
+
+pub(crate) async fn applied(pool: &AnyPool) -> Result<Vec<Applied>, StoreError> {
+    let rows = sqlx::query("SELECT version, name, applied_at FROM kjp_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| Ok(Applied { version: r.try_get(0)?, name: r.try_get(1)?, applied_at: r.try_get(2)? }))
+        .collect()
+}
