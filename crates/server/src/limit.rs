@@ -1,4 +1,5 @@
-//! Per-client rate limiting: a fixed one-minute window per client address.
+//! Per-client rate limiting: a fixed one-minute window per client address (off when the
+//! limit is 0).
 //!
 //! The key is the TCP peer address. Behind a reverse proxy every client shares the proxy's
 //! address; limit there (or teach this a trusted forwarded header) before deploying so.
@@ -21,8 +22,12 @@ impl Limiter {
         Limiter { per_minute, start: Instant::now(), window: Mutex::new((0, HashMap::new())) }
     }
 
-    /// Counts a request; false when the client is over its limit for this minute.
+    /// Counts a request; false when the client is over its limit for this minute. A limit
+    /// of 0 is no limit.
     pub(crate) fn allow(&self, client: IpAddr) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
         let minute = self.start.elapsed().as_secs() / 60;
         let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
         if w.0 != minute {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -28,8 +28,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/style.css", get(style))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(DefaultBodyLimit::max(state.inner.config.body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), request_timeout))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// A request whose body trickles in is cut off: the headers' own deadline is hyper's.
+async fn request_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.inner.config.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            let mut res = (StatusCode::REQUEST_TIMEOUT, "Request timeout").into_response();
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            res
+        }
+    }
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {
@@ -544,7 +558,13 @@ struct LangQuery {
 }
 
 async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, FormRejection>) -> Response {
-    let raw = form.map(|Form(f)| f).unwrap_or_default();
+    let raw = match form {
+        Ok(Form(f)) => f,
+        // Far more than the form: not a parent's request.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return e.into_response(),
+        // Anything else unreadable is shown as the empty form with its messages.
+        Err(_) => RawInput::default(),
+    };
     let lang = Lang::parse(raw.lang.as_deref());
     let echo = Echo {
         nik: raw.nik.clone().unwrap_or_default(),
