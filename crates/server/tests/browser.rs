@@ -11,6 +11,7 @@ mod common;
 use common::*;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,6 +63,9 @@ impl Driver {
         };
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Its own process group, which the browsers it starts join: dropping the
+            // driver ends them all, even when a test failed before quitting its browser.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -113,8 +117,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // Our own child, by handle; chromedriver ends the browsers it started.
-        let _ = self.child.kill();
+        // Our own chromedriver's process group, by its id: the driver and its browsers.
+        let group = format!("-{}", self.child.id());
+        if !Command::new("kill").args(["-TERM", "--", &group]).status().is_ok_and(|s| s.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
