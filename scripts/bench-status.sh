@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Load benchmark of the public status check (issue 5): wrk on loopback against
+# GET /api/v1/status with random valid, unknown and invalid NIKs from a decreed stage,
+# compared in the same run with a bare axum "hello" server (crates/server/examples/hello.rs),
+# at 64 and 256 connections. Prints requests/s, the ratio to hello, p50 and p99.
+#
+#   scripts/bench-status.sh [--scale S] [--dir DIR] [--duration 15s] [--threads 2] [--reuse]
+#
+# --scale 0.05 (default) or 1 (the real size; the demo takes minutes). The decreed database
+# is made with `kjp demo --no-serve` in DIR (default /tmp/kjp-bench-<scale>); --reuse keeps
+# one made before. Needs wrk and sqlite3 (apt-get install -y wrk sqlite3). wrk and the
+# servers share the machine's cores: the figures are for that, not for a server alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scale=0.05
+dir=""
+duration=15s
+threads=2
+reuse=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scale) scale="$2"; shift 2 ;;
+    --dir) dir="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --reuse) reuse=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+dir="${dir:-${TMPDIR:-/tmp}/kjp-bench-$scale}"
+port="${KJP_BENCH_PORT:-18080}"
+hello_port="${KJP_BENCH_HELLO_PORT:-18081}"
+for tool in wrk sqlite3 curl; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y $tool" >&2; exit 1; }
+done
+
+target="${CARGO_TARGET_DIR:-target}"
+echo "== building release"
+cargo build --release -q -p kjp-cli --bin kjp
+cargo build --release -q -p kjp-server --example hello
+kjp="$target/release/kjp"
+hello="$target/release/examples/hello"
+
+if [ "$reuse" = 1 ] && [ -f "$dir/kjp.db" ]; then
+  echo "== reusing the decreed database in $dir"
+else
+  echo "== kjp demo --no-serve --scale $scale --dir $dir"
+  mkdir -p "$dir"
+  "$kjp" demo --no-serve --scale "$scale" --dir "$dir" >"$dir/demo.log" 2>&1
+  grep -E '^decree|candidates decided' "$dir/demo.log" || true
+fi
+niks="$dir/niks.txt"
+sqlite3 "$dir/kjp.db" "SELECT nik || '|' || birth_date FROM decisions
+  WHERE stage = '2025/1' AND length(birth_date) = 10 ORDER BY random() LIMIT 20000" >"$niks"
+echo "== $(wc -l <"$niks") NIKs of the decree sampled into $niks"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+started=$(date +%s.%N)
+KJP_DATABASE_URL="sqlite:$dir/kjp.db" "$kjp" serve --bind 127.0.0.1 --port "$port" --rate-limit 0 \
+  >"$dir/serve.log" 2>&1 &
+serve_pid=$!
+pids+=($serve_pid)
+"$hello" "$hello_port" >"$dir/hello.log" 2>&1 &
+pids+=($!)
+for url in "http://127.0.0.1:$port/healthz" "http://127.0.0.1:$hello_port/"; do
+  for _ in $(seq 1 600); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep 0.5; done
+  curl -fsS -o /dev/null "$url" || { echo "not answering: $url" >&2; cat "$dir/serve.log" >&2; exit 1; }
+done
+grep -E '^Stage' "$dir/serve.log" || true
+echo "== kjp serve answering $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s after start" \
+  "(index built), $(awk '/VmRSS/{printf "%.0f MB", $2/1024}' "/proc/$serve_pid/status") resident"
+# One sample answer of each kind, to see the mix is what it says.
+first=$(head -1 "$niks"); nik="${first%|*}"; birth="${first#*|}"
+echo "== sample: $(curl -s "http://127.0.0.1:$port/api/v1/status?nik=$nik&birth_date=$birth&year=2025&stage=1" | head -c 120)"
+
+export KJP_BENCH_NIKS="$niks"
+run() { # name port connections -> "rps p50_ms p99_ms non2xx errors"
+  local out
+  out=$(wrk -t"$threads" -c"$3" -d"$duration" -s scripts/bench-status.lua "http://127.0.0.1:$2" | grep '^RESULT')
+  # RESULT requests duration_us p50_us p99_us max_us socket_errors non2xx
+  awk '{printf "%.0f %.2f %.2f %d %d %.1f\n", $2/($3/1e6), $4/1000, $5/1000, $8, $7, $6/1000}' <<<"$out"
+}
+echo "== warming up (3 s each)"
+wrk -t"$threads" -c64 -d3s -s scripts/bench-status.lua "http://127.0.0.1:$port" >/dev/null
+wrk -t"$threads" -c64 -d3s -s scripts/bench-status.lua "http://127.0.0.1:$hello_port" >/dev/null
+
+echo "== wrk -t$threads -d$duration, $(nproc) cores shared by wrk and the server"
+printf '\n| connections | server | requests/s | ratio to hello | p50 ms | p99 ms | max ms | non-2xx | socket errors |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
+for c in 64 256; do
+  read -r s_rps s_p50 s_p99 s_non s_err s_max <<<"$(run status "$port" "$c")"
+  read -r h_rps h_p50 h_p99 h_non h_err h_max <<<"$(run hello "$hello_port" "$c")"
+  ratio=$(awk -v a="$s_rps" -v b="$h_rps" 'BEGIN{printf "%.2f", a/b}')
+  printf '| %d | kjp serve /api/v1/status | %d | %s | %s | %s | %s | %d | %d |\n' \
+    "$c" "$s_rps" "$ratio" "$s_p50" "$s_p99" "$s_max" "$s_non" "$s_err"
+  printf '| %d | hello (bare axum) | %d | 1 | %s | %s | %s | %d | %d |\n' \
+    "$c" "$h_rps" "$h_p50" "$h_p99" "$h_max" "$h_non" "$h_err"
+done
+echo
+echo "kjp serve after the runs: $(awk '/VmRSS/{printf "%.0f MB", $2/1024}' "/proc/$serve_pid/status") resident"
+echo "Target: at least half of hello's requests/s, p99 under 10 ms. non-2xx on the status"
+echo "route are the unknown and wrong-date (404) and invalid (400) NIKs of the mix."
