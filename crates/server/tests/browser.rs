@@ -6,6 +6,8 @@
 //! install it, unless KJP_SKIP_BROWSER=1 is set to skip them on purpose.
 //!
 //! The tests take turns (one browser at a time): the machines that run them are small.
+//! The phone screenshot of an answer goes to the target directory; `KJP_UPDATE_SCREENSHOTS=1`
+//! writes it to docs/img/status-phone.png instead.
 
 mod common;
 use common::*;
@@ -235,8 +237,14 @@ macro_rules! with_browser {
     }};
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// Where a screenshot goes: the target directory, or docs/img with KJP_UPDATE_SCREENSHOTS=1
+/// (to refresh the committed one on purpose; a test run does not dirty the tree).
+fn screenshot_path(name: &str) -> PathBuf {
+    if std::env::var("KJP_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/img").join(name)
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+    }
 }
 
 /// 2012-03-04 as parents write it on the page.
@@ -263,7 +271,7 @@ async fn a_parent_on_a_phone_sees_recipient_with_masked_name_level_amount_and_mo
         assert_eq!(b.value("#nik").await, RECIPIENT);
         assert_eq!(b.value("#birth_date").await, RECIPIENT_BIRTH_DMY);
         b.assert_no_horizontal_scroll().await;
-        b.screenshot(&repo_root().join("docs/img/status-phone.png")).await;
+        b.screenshot(&screenshot_path("status-phone.png")).await;
     });
 }
 
