@@ -599,16 +599,17 @@ async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, 
     }
 }
 
-/// A reason's plain words from the policy, in Indonesian and English.
-fn reason_text(state: &AppState, code: &str) -> (String, String) {
+/// A reason's plain words from the policy, in Indonesian and English (borrowed: the JSON
+/// answer writes them without copying).
+fn reason_text<'a>(state: &'a AppState, code: &'a str) -> (&'a str, &'a str) {
     let policy = &state.inner.policy;
     match policy.reason_index(code) {
         Some(i) => {
             let r = policy.reason(i);
-            (r.texts.id.clone(), r.texts.en.clone())
+            (&r.texts.id, &r.texts.en)
         }
         // A code the policy does not name (should not happen): show the code rather than nothing.
-        None => (code.to_owned(), code.to_owned()),
+        None => (code, code),
     }
 }
 
@@ -651,11 +652,7 @@ fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> Answe
                     .iter()
                     .map(|c| {
                         let (id, en) = reason_text(state, c);
-                        if lang == Lang::En {
-                            en
-                        } else {
-                            id
-                        }
+                        if lang == Lang::En { en } else { id }.to_owned()
                     })
                     .collect();
             }
@@ -668,16 +665,16 @@ fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> Answe
 // JSON
 
 #[derive(Debug, Serialize)]
-struct StatusJson {
+struct StatusJson<'a> {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<String>,
+    level: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     monthly: Option<MonthlyJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     benefit_months: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reasons: Option<Vec<ReasonJson>>,
+    reasons: Option<Vec<ReasonJson<'a>>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -689,10 +686,10 @@ struct MonthlyJson {
 }
 
 #[derive(Debug, Serialize)]
-struct ReasonJson {
-    code: String,
-    text_id: String,
-    text_en: String,
+struct ReasonJson<'a> {
+    code: &'a str,
+    text_id: &'a str,
+    text_en: &'a str,
 }
 
 fn json_error(field: Option<&str>, message: &str) -> Response {
@@ -728,7 +725,7 @@ async fn check_json(
                 StatusCode::OK,
                 StatusJson {
                     status: "recipient",
-                    level: Some(level.clone()),
+                    level: Some(level),
                     monthly: Some(MonthlyJson {
                         routine: *routine,
                         periodic: *periodic,
@@ -750,7 +747,7 @@ async fn check_json(
                             .iter()
                             .map(|c| {
                                 let (text_id, text_en) = reason_text(&state, c);
-                                ReasonJson { code: c.clone(), text_id, text_en }
+                                ReasonJson { code: c, text_id, text_en }
                             })
                             .collect(),
                     ),
