@@ -88,7 +88,8 @@ echo "== warming up (3 s each)"
 wrk -t"$threads" -c64 -d3s -s scripts/bench-status.lua "http://127.0.0.1:$port" >/dev/null
 wrk -t"$threads" -c64 -d3s -s scripts/bench-status.lua "http://127.0.0.1:$hello_port" >/dev/null
 
-echo "== wrk -t$threads -d$duration, $(nproc) cores shared by wrk and the server"
+echo "== wrk -t$threads -d$duration, $(nproc) cores shared by wrk and the server;" \
+  "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n| connections | server | requests/s | ratio to hello | p50 ms | p99 ms | max ms | non-2xx | socket errors |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
 for c in 64 256; do
@@ -101,6 +102,7 @@ for c in 64 256; do
     "$c" "$h_rps" "$h_p50" "$h_p99" "$h_max" "$h_non" "$h_err"
 done
 echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "kjp serve after the runs: $(awk '/VmRSS/{printf "%.0f MB", $2/1024}' "/proc/$serve_pid/status") resident"
 echo "Target: at least half of hello's requests/s, p99 under 10 ms. non-2xx on the status"
 echo "route are the unknown and wrong-date (404) and invalid (400) NIKs of the mix."
