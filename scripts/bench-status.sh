@@ -4,8 +4,11 @@
 # compared in the same run with a bare axum "hello" server (crates/server/examples/hello.rs),
 # at 64 and 256 connections. Prints requests/s, the ratio to hello, p50 and p99.
 #
-#   scripts/bench-status.sh [--scale S] [--dir DIR] [--duration 15s] [--threads 2] [--reuse]
+#   scripts/bench-status.sh [--scale S] [--dir DIR] [--duration 15s] [--threads 2]
+#                           [--rounds 1] [--reuse]
 #
+# With --rounds N every run is repeated N times, status and hello alternating which goes
+# first, and the medians are printed too (the machine is shared: single runs are noisy).
 # --scale 0.05 (default) or 1 (the real size; the demo takes minutes). The decreed database
 # is made with `kjp demo --no-serve` in DIR (default /tmp/kjp-bench-<scale>); --reuse keeps
 # one made before. Needs wrk and sqlite3 (apt-get install -y wrk sqlite3). wrk and the
@@ -17,6 +20,7 @@ scale=0.05
 dir=""
 duration=15s
 threads=2
+rounds=1
 reuse=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,8 +28,9 @@ while [ $# -gt 0 ]; do
     --dir) dir="$2"; shift 2 ;;
     --duration) duration="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --reuse) reuse=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -88,18 +93,35 @@ echo "== warming up (3 s each)"
 wrk -t"$threads" -c64 -d3s -s scripts/bench-status.lua "http://127.0.0.1:$port" >/dev/null
 wrk -t"$threads" -c64 -d3s -s scripts/bench-status.lua "http://127.0.0.1:$hello_port" >/dev/null
 
-echo "== wrk -t$threads -d$duration, $(nproc) cores shared by wrk and the server;" \
+echo "== wrk -t$threads -d$duration, $rounds round(s), $(nproc) cores shared by wrk and the server;" \
   "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '\n| connections | server | requests/s | ratio to hello | p50 ms | p99 ms | max ms | non-2xx | socket errors |\n'
+results="$dir/bench-results.txt"
+: >"$results"
+printf '\nEach run (status and hello alternate which goes first):\n\n'
+printf '| round | connections | server | requests/s | p50 ms | p99 ms | max ms | non-2xx | socket errors |\n'
 printf '|---|---|---|---|---|---|---|---|---|\n'
+for r in $(seq 1 "$rounds"); do
+  for c in 64 256; do
+    order="status hello"
+    [ $((r % 2)) = 0 ] && order="hello status"
+    for name in $order; do
+      p="$port"; [ "$name" = hello ] && p="$hello_port"
+      read -r rps p50 p99 non err max <<<"$(run "$name" "$p" "$c")"
+      echo "$c $name $rps $p50 $p99 $max $non $err" >>"$results"
+      printf '| %d | %d | %s | %d | %s | %s | %s | %d | %d |\n' "$r" "$c" "$name" "$rps" "$p50" "$p99" "$max" "$non" "$err"
+    done
+  done
+done
+median() { sort -g | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+col() { awk -v c="$1" -v n="$2" -v k="$3" '$1==c && $2==n {print $k}' "$results" | median; }
+printf '\nMedians over the rounds:\n\n'
+printf '| connections | server | requests/s | ratio to hello | p50 ms | p99 ms |\n'
+printf '|---|---|---|---|---|---|\n'
 for c in 64 256; do
-  read -r s_rps s_p50 s_p99 s_non s_err s_max <<<"$(run status "$port" "$c")"
-  read -r h_rps h_p50 h_p99 h_non h_err h_max <<<"$(run hello "$hello_port" "$c")"
+  s_rps=$(col "$c" status 3); h_rps=$(col "$c" hello 3)
   ratio=$(awk -v a="$s_rps" -v b="$h_rps" 'BEGIN{printf "%.2f", a/b}')
-  printf '| %d | kjp serve /api/v1/status | %d | %s | %s | %s | %s | %d | %d |\n' \
-    "$c" "$s_rps" "$ratio" "$s_p50" "$s_p99" "$s_max" "$s_non" "$s_err"
-  printf '| %d | hello (bare axum) | %d | 1 | %s | %s | %s | %d | %d |\n' \
-    "$c" "$h_rps" "$h_p50" "$h_p99" "$h_max" "$h_non" "$h_err"
+  printf '| %d | kjp serve /api/v1/status | %.0f | %s | %s | %s |\n' "$c" "$s_rps" "$ratio" "$(col "$c" status 4)" "$(col "$c" status 5)"
+  printf '| %d | hello (bare axum) | %.0f | 1 | %s | %s |\n' "$c" "$h_rps" "$(col "$c" hello 4)" "$(col "$c" hello 5)"
 done
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
