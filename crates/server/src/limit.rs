@@ -39,3 +39,20 @@ impl Limiter {
         *n <= self.per_minute
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_client_and_zero_is_no_limit() {
+        let a: IpAddr = [127, 0, 0, 1].into();
+        let b: IpAddr = [127, 0, 0, 2].into();
+        let limited = Limiter::new(2);
+        assert!(limited.allow(a) && limited.allow(a));
+        assert!(!limited.allow(a), "the third request of the minute");
+        assert!(limited.allow(b), "another client has its own count");
+        let off = Limiter::new(0);
+        assert!((0..10_000).all(|_| off.allow(a)));
+    }
+}

@@ -95,3 +95,27 @@ async fn a_body_over_the_limit_gets_413_and_a_huge_head_431() {
         .expect("request");
     assert_eq!(res.status().as_u16(), 431);
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_and_returns() {
+    // A long header timeout: it is the shutdown, not the timeout, that must close it.
+    let app = spawn_with(true, quick(Duration::from_secs(60))).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(kjp_server::serve(listener, app.state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let mut idle = TcpStream::connect(addr).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    let mut buf = [0u8; 12];
+    idle.read_exact(&mut buf).await.expect("answer");
+    assert_eq!(&buf, b"HTTP/1.1 200");
+
+    stop.send(()).expect("stop");
+    let done = tokio::time::timeout(Duration::from_secs(5), server).await;
+    done.expect("serve returns after shutdown").expect("join").expect("serve");
+    let (waited, _) = until_closed(&mut idle, Duration::from_secs(2)).await;
+    assert!(waited < Duration::from_secs(2));
+    assert!(TcpStream::connect(addr).await.is_err(), "no longer listening");
+}
