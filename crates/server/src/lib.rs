@@ -35,9 +35,9 @@ pub struct Config {
     /// Requests per minute per client address (`/healthz` and the stylesheet are exempt);
     /// 0 turns the limit off (for load tests, or behind a proxy that limits).
     pub rate_per_minute: u32,
-    /// Time allowed to send a request's line and headers, counted from the first byte (or,
-    /// on a kept-alive connection, from the end of the previous answer). A client that
-    /// trickles its headers (slowloris) or sits idle is disconnected after it.
+    /// Time allowed to send a request's line and headers, counted from the opening of the
+    /// connection (or, on a kept-alive one, from the end of the previous answer). A client
+    /// that trickles its headers (slowloris) or sits idle is disconnected after it.
     pub header_timeout: Duration,
     /// Time allowed for a whole request, body included, once its headers are in: a client
     /// that trickles its body gets 408.
