@@ -134,8 +134,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "0.0.0.0")]
         bind: std::net::IpAddr,
-        /// Requests per minute allowed per client address.
-        #[arg(long, default_value_t = 60)]
+        /// Requests per minute allowed per client address; 0 turns the limit off (load tests).
+        #[arg(long, visible_alias = "rate-limit", value_name = "N", default_value_t = 60)]
         rate_per_minute: u32,
         /// Rebuild the index from the database every this many seconds (SIGHUP rebuilds it now).
         #[arg(long, default_value_t = 60)]
@@ -725,7 +725,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { port, bind, rate_per_minute, reload_secs } => {
             let store = store().await?;
-            let config = kjp_server::Config { rate_per_minute };
+            let config = kjp_server::Config { rate_per_minute, ..Default::default() };
             let state = kjp_server::AppState::load(store, Policy::kjp_plus(), config)
                 .await
                 .context("building the status index")?;

@@ -7,34 +7,59 @@
 //!
 //! Personal data stays out of logs: the NIK is only ever sent in a POST body (or the API's
 //! query string), and nothing here logs requests.
+//!
+//! Connections are served by hyper directly (not `axum::serve`) so that a client cannot
+//! hold one open for free: the request head must arrive within [`Config::header_timeout`]
+//! (which also closes idle keep-alive connections), the whole request must be answered
+//! within [`Config::request_timeout`], and a body may not exceed [`Config::body_limit`].
 
 pub mod index;
 mod limit;
 mod web;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use kjp_domain::Policy;
 use kjp_store::Store;
+use tower::ServiceExt;
 
 pub use index::{Index, IndexError};
 
 /// Settings of the server.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Requests per minute per client address (`/healthz` and the stylesheet are exempt).
+    /// Requests per minute per client address (`/healthz` and the stylesheet are exempt);
+    /// 0 turns the limit off (for load tests, or behind a proxy that limits).
     pub rate_per_minute: u32,
+    /// Time allowed to send a request's line and headers, counted from the opening of the
+    /// connection (or, on a kept-alive one, from the end of the previous answer). A client
+    /// that trickles its headers (slowloris) or sits idle is disconnected after it.
+    pub header_timeout: Duration,
+    /// Time allowed for a whole request, body included, once its headers are in: a client
+    /// that trickles its body gets 408.
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes (the form is a few hundred): larger gets 413.
+    pub body_limit: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { rate_per_minute: 60 }
+        Config {
+            rate_per_minute: 60,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(15),
+            body_limit: 4 * 1024,
+        }
     }
 }
+
+/// Largest request head (request line and headers) read into memory; hyper's own floor is
+/// 8 KiB. Longer gets 431 and the connection closes.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -48,6 +73,7 @@ struct Inner {
     policy: Policy,
     index: ArcSwap<Index>,
     limiter: limit::Limiter,
+    config: Config,
 }
 
 impl AppState {
@@ -60,6 +86,7 @@ impl AppState {
                 policy,
                 index: ArcSwap::from_pointee(index),
                 limiter: limit::Limiter::new(config.rate_per_minute),
+                config,
             }),
         })
     }
@@ -99,15 +126,76 @@ impl AppState {
     }
 }
 
-/// Serves the status check on `listener` until `shutdown` completes. Called the same way
-/// by `kjp serve` and by the tests (port 0).
+/// Serves the status check on `listener` until `shutdown` completes, then lets the requests
+/// in flight finish. Called the same way by `kjp serve` and by the tests (port 0).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let config = state.inner.config.clone();
     let app = web::router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+
+    // Each connection task holds a `done` receiver; the sender's `closed()` resolves when
+    // the last one has finished. `stop` tells them to finish their current request.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors or similar: wait rather than spin.
+                    eprintln!("status check: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            },
+        };
+        // Answers are small and written at once: do not let Nagle hold them back.
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(req)
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let mut stop = stop_rx.clone();
+        let done = done_rx.clone();
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    // Errors here are the client's (reset, timed out, malformed): nothing to do.
+                    _ = conn.as_mut() => break,
+                    _ = stop.changed(), if !stopping => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(done);
+        });
+    }
+    drop(listener);
+    drop(done_rx);
+    let _ = stop_tx.send(true);
+    done_tx.closed().await;
+    Ok(())
+}
+
+/// Errors of one incoming connection, not of the listener.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }

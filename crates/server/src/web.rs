@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -14,7 +14,7 @@ use chrono::{Datelike, NaiveDate};
 use kjp_domain::{Nik, Programme, Rupiah, Stage};
 use serde::{Deserialize, Serialize};
 
-use crate::index::{Answer, Outcome};
+use crate::index::{Answer, Index, Outcome};
 use crate::AppState;
 
 const CSS: &str = include_str!("../templates/style.css");
@@ -28,8 +28,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/style.css", get(style))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(DefaultBodyLimit::max(state.inner.config.body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), request_timeout))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// A request whose body trickles in is cut off: the headers' own deadline is hyper's.
+async fn request_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.inner.config.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            let mut res = (StatusCode::REQUEST_TIMEOUT, "Request timeout").into_response();
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            res
+        }
+    }
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {
@@ -173,6 +187,10 @@ struct Texts {
     routine: &'static str,
     periodic: &'static str,
     school_fee: &'static str,
+    /// KJMU's two parts: personal support (in `routine`) and the education fee paid to
+    /// the university (in `school_fee`).
+    personal_support: &'static str,
+    university_fee: &'static str,
     total: &'static str,
     months: &'static str,
     not_recipient: &'static str,
@@ -216,6 +234,8 @@ static ID: Texts = Texts {
     routine: "Dana rutin per bulan",
     periodic: "Dana berkala per bulan",
     school_fee: "Biaya SPP sekolah swasta per bulan",
+    personal_support: "Biaya pendukung personal per bulan (ke rekening mahasiswa)",
+    university_fee: "Biaya pendidikan per bulan (dibayarkan ke perguruan tinggi)",
     total: "Jumlah per bulan",
     months: "Bulan manfaat",
     not_recipient: "BUKAN penerima pada tahap ini",
@@ -259,6 +279,8 @@ static EN: Texts = Texts {
     routine: "Routine funds per month",
     periodic: "Periodic funds per month",
     school_fee: "Private-school fee per month",
+    personal_support: "Personal support per month (to the student's account)",
+    university_fee: "Education fee per month (paid to the university)",
     total: "Total per month",
     months: "Benefit months",
     not_recipient: "NOT a recipient in this stage",
@@ -542,6 +564,8 @@ struct AnswerView {
     kind: &'static str,
     /// KJP Plus or KJMU.
     programme: &'static str,
+    /// Amounts in KJMU's two parts rather than KJP Plus's three.
+    university: bool,
     masked_name: String,
     level: String,
     routine: String,
@@ -589,7 +613,13 @@ struct LangQuery {
 }
 
 async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, FormRejection>) -> Response {
-    let raw = form.map(|Form(f)| f).unwrap_or_default();
+    let raw = match form {
+        Ok(Form(f)) => f,
+        // Far more than the form: not a parent's request.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return e.into_response(),
+        // Anything else unreadable is shown as the empty form with its messages.
+        Err(_) => RawInput::default(),
+    };
     let lang = Lang::parse(raw.lang.as_deref());
     let echo = Echo {
         programme: raw.programme.clone().unwrap_or_else(|| Programme::KjpPlus.id().into()),
@@ -608,6 +638,7 @@ async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, 
             let index = state.index();
             let answer = view(
                 &state,
+                &index,
                 index.lookup(input.stage, input.nik.as_u64(), input.birth_date),
                 input.stage,
                 lang,
@@ -625,26 +656,29 @@ async fn check_page(State(state): State<AppState>, form: Result<Form<RawInput>, 
     }
 }
 
-/// A reason's plain words from the policy, in Indonesian and English.
-fn reason_text(state: &AppState, stage: Stage, code: &str) -> (String, String) {
-    if let Some(t) = state.index().reason_text(stage, code) {
-        return t.clone();
+/// A reason's plain words, in Indonesian and English, from the policy the stage was
+/// decided under (kept in the index), else the policy loaded (borrowed: the JSON answer
+/// writes them without copying).
+fn reason_text<'a>(state: &'a AppState, index: &'a Index, stage: Stage, code: &'a str) -> (&'a str, &'a str) {
+    if let Some((id, en)) = index.reason_text(stage, code) {
+        return (id, en);
     }
     let policy = &state.inner.policy;
     match policy.reason_index(code) {
         Some(i) => {
             let r = policy.reason(i);
-            (r.texts.id.clone(), r.texts.en.clone())
+            (&r.texts.id, &r.texts.en)
         }
         // A code the policy does not name (should not happen): show the code rather than nothing.
-        None => (code.to_owned(), code.to_owned()),
+        None => (code, code),
     }
 }
 
-fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> AnswerView {
+fn view(state: &AppState, index: &Index, answer: Answer<'_>, stage: Stage, lang: Lang) -> AnswerView {
     let mut v = AnswerView {
         kind: "not_found",
         programme: stage.programme().name(),
+        university: stage.programme() == Programme::Kjmu,
         masked_name: String::new(),
         level: String::new(),
         routine: String::new(),
@@ -683,12 +717,8 @@ fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> Answe
                 v.reasons = reasons
                     .iter()
                     .map(|c| {
-                        let (id, en) = reason_text(state, stage, c);
-                        if lang == Lang::En {
-                            en
-                        } else {
-                            id
-                        }
+                        let (id, en) = reason_text(state, index, stage, c);
+                        if lang == Lang::En { en } else { id }.to_owned()
                     })
                     .collect();
             }
@@ -697,12 +727,8 @@ fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> Answe
                 v.reasons = reasons
                     .iter()
                     .map(|c| {
-                        let (id, en) = reason_text(state, stage, c);
-                        if lang == Lang::En {
-                            en
-                        } else {
-                            id
-                        }
+                        let (id, en) = reason_text(state, index, stage, c);
+                        if lang == Lang::En { en } else { id }.to_owned()
                     })
                     .collect();
             }
@@ -715,16 +741,16 @@ fn view(state: &AppState, answer: Answer<'_>, stage: Stage, lang: Lang) -> Answe
 // JSON
 
 #[derive(Debug, Serialize)]
-struct StatusJson {
+struct StatusJson<'a> {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<String>,
+    level: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     monthly: Option<MonthlyJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     benefit_months: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    reasons: Option<Vec<ReasonJson>>,
+    reasons: Option<Vec<ReasonJson<'a>>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -736,18 +762,23 @@ struct MonthlyJson {
 }
 
 #[derive(Debug, Serialize)]
-struct ReasonJson {
-    code: String,
-    text_id: String,
-    text_en: String,
+struct ReasonJson<'a> {
+    code: &'a str,
+    text_id: &'a str,
+    text_en: &'a str,
 }
 
-fn reasons_json(state: &AppState, stage: Stage, codes: &[String]) -> Vec<ReasonJson> {
+fn reasons_json<'a>(
+    state: &'a AppState,
+    index: &'a Index,
+    stage: Stage,
+    codes: &'a [String],
+) -> Vec<ReasonJson<'a>> {
     codes
         .iter()
         .map(|c| {
-            let (text_id, text_en) = reason_text(state, stage, c);
-            ReasonJson { code: c.clone(), text_id, text_en }
+            let (text_id, text_en) = reason_text(state, index, stage, c);
+            ReasonJson { code: c, text_id, text_en }
         })
         .collect()
 }
@@ -785,7 +816,7 @@ async fn check_json(
                 StatusCode::OK,
                 StatusJson {
                     status: "recipient",
-                    level: Some(level.clone()),
+                    level: Some(level),
                     monthly: Some(MonthlyJson {
                         routine: *routine,
                         periodic: *periodic,
@@ -802,8 +833,8 @@ async fn check_json(
                 StatusCode::OK,
                 StatusJson {
                     status: "unfunded",
-                    level: Some(level.clone()),
-                    reasons: Some(reasons_json(&state, input.stage, reasons)),
+                    level: Some(level),
+                    reasons: Some(reasons_json(&state, &index, input.stage, reasons)),
                     ..none
                 },
             ),
@@ -811,7 +842,7 @@ async fn check_json(
                 StatusCode::OK,
                 StatusJson {
                     status: "not_recipient",
-                    reasons: Some(reasons_json(&state, input.stage, reasons)),
+                    reasons: Some(reasons_json(&state, &index, input.stage, reasons)),
                     ..none
                 },
             ),

@@ -322,5 +322,7 @@ async fn kjmu_students_check_their_status_under_their_programme() {
     let (code, page) = app.check(&kjmu("3171015505060009", "15-05-2006")).await;
     assert_eq!(code, 200);
     assert!(page.contains("PENERIMA KJMU") && page.contains("R*** S***"), "{page}");
+    assert!(page.contains("dibayarkan ke perguruan tinggi") && page.contains("Rp 500.000"), "{page}");
+    assert!(!page.contains("SPP sekolah swasta"), "{page}");
     assert!(page.contains(r#"<option value="kjmu" selected>"#), "the form keeps the programme: {page}");
 }

@@ -50,6 +50,11 @@ pub fn stage() -> Stage {
 
 /// Imports and verifies stage 2025/1; decrees it when `decreed`.
 pub async fn spawn(decreed: bool, rate_per_minute: u32) -> TestApp {
+    spawn_with(decreed, Config { rate_per_minute, ..Config::default() }).await
+}
+
+/// As [`spawn`], with every setting given.
+pub async fn spawn_with(decreed: bool, config: Config) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     kjp_import::fixture::write_all(dir.path());
     let url = format!("sqlite:{}", dir.path().join("kjp.db").display());
@@ -62,9 +67,7 @@ pub async fn spawn(decreed: bool, rate_per_minute: u32) -> TestApp {
         let no_progress = |_: &str, _: u64, _: u64| {};
         stage::verify(&store, stage(), &Policy::kjp_plus(), &no_progress).await.expect("verify");
     }
-    let state = AppState::load(store.clone(), Policy::kjp_plus(), Config { rate_per_minute })
-        .await
-        .expect("build the index");
+    let state = AppState::load(store.clone(), Policy::kjp_plus(), config).await.expect("build the index");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
