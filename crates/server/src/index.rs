@@ -129,7 +129,7 @@ impl Index {
             let mut entries = HashMap::with_capacity(recipients.len() * 2);
             let mut bad = 0u64;
             store
-                .each_decision(stage, |d| {
+                .each_status_row(stage, |d| {
                     let (Ok(nik), Ok(birth_date)) =
                         (d.nik.parse::<u64>(), NaiveDate::parse_from_str(&d.birth_date, "%Y-%m-%d"))
                     else {
