@@ -196,6 +196,10 @@ enum StageCommand {
         /// (who is left unfunded, by level and city, in the policy's [funding] order).
         #[arg(long, value_name = "RUPIAH", value_parser = parse_rupiah, conflicts_with_all = ["policy", "screen"])]
         budget: Option<Rupiah>,
+        /// Instead: what the agency files imported since the stage's last run would change
+        /// (the stage run on the latest snapshots, compared child by child; nothing stored).
+        #[arg(long, conflicts_with_all = ["policy", "screen", "budget"])]
+        data: bool,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -810,6 +814,15 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             let n = kjp_import::stage::export(&store, stage, &out).await?;
             println!("{}: {n} candidates of stage {stage}", out.display());
         }
+        Command::Stage(StageCommand::Impact { stage, data: true, format, .. }) => {
+            let store = store().await?;
+            let reporter = kjp_cli::progress::Reporter::new("what-if");
+            let i = kjp_import::stage::data_impact(&store, stage, &reporter.callback()).await?;
+            match format {
+                Format::Json => print_json(&i)?,
+                Format::Table => print!("{}", kjp_cli::report::impact(&i)),
+            }
+        }
         Command::Stage(StageCommand::Impact { stage, budget: Some(budget), format, .. }) => {
             let store = store().await?;
             let policy = kjp_import::stage::recorded_policy(&store, stage).await?;
@@ -829,7 +842,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 None => println!("stage {stage}: no budget ceiling; every eligible child is funded"),
             }
         }
-        Command::Stage(StageCommand::Impact { stage, policy, screen, format, budget: None }) => {
+        Command::Stage(StageCommand::Impact { stage, policy, screen, format, budget: None, data: false }) => {
             let store = store().await?;
             // Compare with the rules the stage was actually decided under.
             let current = kjp_import::stage::recorded_policy(&store, stage).await?;

@@ -97,33 +97,7 @@ pub async fn verify(
     kjp_domain::assess::Rules::new(policy, row.as_of)?;
     let started_at = kjp_store::timestamp();
     let snapshots = store.latest_snapshots().await?;
-    let continuing: std::collections::HashSet<kjp_domain::Nik> = store
-        .recipients(stage.previous())
-        .await?
-        .iter()
-        .filter_map(|e| kjp_domain::Nik::parse(&e.nik).ok())
-        .collect();
-    progress("read and parse snapshots", 0, snapshots.len() as u64);
-    let decide = |done, total| progress("decide", done, total);
-    // The programme module joins the programme's sources into facts; the rest is shared.
-    let rows = match stage.programme() {
-        Programme::KjpPlus => {
-            let sources = verify::load(&snapshots)?;
-            progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
-            let rows = verify::decide(&sources, policy, row.as_of, &continuing, &decide)?;
-            // Freeing millions of small allocations takes seconds: let another thread do
-            // it while the decisions are written.
-            std::thread::spawn(move || drop(sources));
-            rows
-        }
-        Programme::Kjmu => {
-            let sources = crate::kjmu::load(&snapshots)?;
-            progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
-            let rows = crate::kjmu::decide(&sources, policy, row.as_of, &continuing, &decide)?;
-            std::thread::spawn(move || drop(sources));
-            rows
-        }
-    };
+    let rows = decide_latest(store, stage, policy, row.as_of, &snapshots, progress).await?;
     let candidates = rows.len() as u64;
     progress("write decisions", 0, candidates);
     let used: Vec<(String, String)> =
@@ -154,6 +128,140 @@ pub async fn verify(
     // Then the budget ceiling, over the children eligible after the resolutions.
     crate::funding::apply(store, stage, policy).await?;
     Ok(Verified { run: number, candidates, snapshots: used, reapplied })
+}
+
+/// Decides every candidate of `stage` from `snapshots`, with the programme's module: the
+/// run's work, without storing anything.
+async fn decide_latest(
+    store: &Store,
+    stage: Stage,
+    policy: &Policy,
+    as_of: chrono::NaiveDate,
+    snapshots: &[kjp_store::Snapshot],
+    progress: Progress<'_>,
+) -> Result<Vec<kjp_store::DecisionRow>, StageError> {
+    let continuing: std::collections::HashSet<kjp_domain::Nik> = store
+        .recipients(stage.previous())
+        .await?
+        .iter()
+        .filter_map(|e| kjp_domain::Nik::parse(&e.nik).ok())
+        .collect();
+    progress("read and parse snapshots", 0, snapshots.len() as u64);
+    let decide = |done, total| progress("decide", done, total);
+    // The programme module joins the programme's sources into facts; the rest is shared.
+    let rows = match stage.programme() {
+        Programme::KjpPlus => {
+            let sources = verify::load(snapshots)?;
+            progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
+            let rows = verify::decide(&sources, policy, as_of, &continuing, &decide)?;
+            // Freeing millions of small allocations takes seconds: let another thread do
+            // it while the decisions are written.
+            std::thread::spawn(move || drop(sources));
+            rows
+        }
+        Programme::Kjmu => {
+            let sources = crate::kjmu::load(snapshots)?;
+            progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
+            let rows = crate::kjmu::decide(&sources, policy, as_of, &continuing, &decide)?;
+            std::thread::spawn(move || drop(sources));
+            rows
+        }
+    };
+    Ok(rows)
+}
+
+/// What the agency files imported since the stage's last run would change, before the
+/// stage is run on them: the stage run on the latest snapshots, compared child by child
+/// with the stored decisions, under the policy of the last run. Nothing is stored. This
+/// is the check a data synchronisation needs before it stops anyone (KJMU, 2024).
+pub async fn data_impact(store: &Store, stage: Stage, progress: Progress<'_>) -> Result<Impact, StageError> {
+    let row = existing(store, stage).await?;
+    let run = store.last_run(stage).await?.ok_or(StageError::NotVerified(stage))?;
+    let policy = policy_by_sha(store, &run.policy_sha256).await?;
+    let snapshots = store.latest_snapshots().await?;
+    let used: std::collections::HashMap<&str, &str> =
+        run.snapshots.split(';').filter_map(|p| p.split_once('=')).collect();
+    let changed: Vec<String> = snapshots
+        .iter()
+        .filter(|s| used.get(s.source.as_str()) != Some(&s.sha256.as_str()))
+        .map(|s| format!("{} {}", s.source, &s.sha256[..12]))
+        .collect();
+    let rows = decide_latest(store, stage, &policy, row.as_of, &snapshots, progress).await?;
+    let mut then: std::collections::HashMap<String, kjp_store::DecisionRow> =
+        rows.into_iter().map(|r| (r.nik.clone(), r)).collect();
+    let mut out = Impact {
+        stage: stage.to_string(),
+        current: format!("the decisions of run {} ({})", run.run, run.finished_at),
+        proposed: if changed.is_empty() {
+            "the same snapshots (nothing imported since the run)".into()
+        } else {
+            format!("the latest snapshots: {}", changed.join(", "))
+        },
+        candidates: 0,
+        eligible_now: 0,
+        eligible_then: 0,
+        added: Change::default(),
+        removed: Change::default(),
+        into_review: 0,
+        out_of_review: 0,
+        monthly_cost_change: 0,
+    };
+    let codes = |d: &kjp_store::DecisionRow| -> Vec<String> {
+        let unknown = d.unknown.split(';').filter(|f| !f.is_empty()).map(|f| format!("UNKNOWN_FACT:{f}"));
+        d.reasons.split(';').filter(|c| !c.is_empty()).map(str::to_string).chain(unknown).collect()
+    };
+    let eligible = |status: &str| status == "eligible" || status == "unfunded";
+    let tally = |out: &mut Impact,
+                 before: Option<&kjp_store::DecisionRow>,
+                 after: Option<&kjp_store::DecisionRow>| {
+        let (now, later) =
+            (before.is_some_and(|d| eligible(&d.status)), after.is_some_and(|d| eligible(&d.status)));
+        out.candidates += 1;
+        out.eligible_now += i64::from(now);
+        out.eligible_then += i64::from(later);
+        let review = |d: Option<&kjp_store::DecisionRow>| d.is_some_and(|d| d.status == "review");
+        out.into_review += i64::from(!review(before) && review(after));
+        out.out_of_review += i64::from(review(before) && !review(after));
+        out.monthly_cost_change += after.filter(|d| eligible(&d.status)).map_or(0, |d| d.monthly_total)
+            - before.filter(|d| eligible(&d.status)).map_or(0, |d| d.monthly_total);
+        let (b, a) = (before.map(codes).unwrap_or_default(), after.map(codes).unwrap_or_default());
+        let (change, why): (&mut Change, Vec<String>) = match (now, later) {
+            (false, true) => {
+                let why = if before.is_none() {
+                    vec!["NEW_CANDIDATE".to_string()]
+                } else {
+                    b.iter().filter(|c| !a.contains(c)).cloned().collect()
+                };
+                (&mut out.added, why)
+            }
+            (true, false) => {
+                let why = if after.is_none() {
+                    vec!["NO_LONGER_CANDIDATE".to_string()]
+                } else {
+                    a.iter().filter(|c| !b.contains(c)).cloned().collect()
+                };
+                (&mut out.removed, why)
+            }
+            _ => return,
+        };
+        let d = after.or(before).expect("one side exists");
+        change.total += 1;
+        change.by_level.add(&d.level, 1);
+        *change.by_city.entry(city_of(&d.kelurahan)).or_default() += 1;
+        for code in why {
+            *change.by_reason.entry(code).or_default() += 1;
+        }
+    };
+    store
+        .each_decision(stage, |d| {
+            let after = then.remove(&d.nik);
+            tally(&mut out, Some(&d), after.as_ref());
+        })
+        .await?;
+    for d in then.values() {
+        tally(&mut out, None, Some(d));
+    }
+    Ok(out)
 }
 
 /// Counts per reporting level, in the programme's order.

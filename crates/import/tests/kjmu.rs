@@ -60,6 +60,24 @@ async fn run(db: &TestDb) {
     assert_eq!(i.removed.by_reason.get("GPA_TOO_LOW"), Some(&1));
     assert_eq!(d(RINA).await.status, "eligible", "a what-if changes nothing");
 
+    // A data source changes before it is used: PDDikti now reports Rina's GPA as 2.90.
+    // The what-if runs the stage on the new files and says who would stop, and why,
+    // before anyone is stopped (KJMU's 2024 data synchronisation).
+    let newer = tempfile::tempdir().expect("tempdir");
+    let pddikti = std::fs::read_to_string(dir.path().join("pddikti.csv")).expect("read");
+    std::fs::write(newer.path().join("pddikti.csv"), pddikti.replace(",3,3.40,active", ",3,2.90,active"))
+        .expect("write");
+    kjp_import::import_file(&store, &newer.path().join("pddikti.csv"), false).await.expect("import newer");
+    let i = stage::data_impact(&store, s, &no_progress).await.expect("data impact");
+    assert!(i.proposed.contains("pddikti"), "{}", i.proposed);
+    assert_eq!((i.removed.total, i.added.total, i.eligible_now, i.eligible_then), (1, 0, 1, 0));
+    assert_eq!(i.removed.by_reason.get("GPA_TOO_LOW"), Some(&1));
+    assert_eq!(i.monthly_cost_change, -1_500_000);
+    assert_eq!(d(RINA).await.status, "eligible", "nothing changed");
+    // The registrar's correction arrives; the files are as before.
+    kjp_import::import_file(&store, &dir.path().join("pddikti.csv"), false).await.expect("import again");
+    assert_eq!(stage::data_impact(&store, s, &no_progress).await.expect("impact").removed.total, 0);
+
     // The decree, reproduced from what was recorded.
     let req = decree::DecreeRequest {
         number: "300/2025".into(),
