@@ -8,6 +8,7 @@
 //! Personal data stays out of logs: the NIK is only ever sent in a POST body (or the API's
 //! query string), and nothing here logs requests.
 
+pub mod console;
 pub mod index;
 mod limit;
 mod web;
@@ -48,6 +49,7 @@ struct Inner {
     policy: Policy,
     index: ArcSwap<Index>,
     limiter: limit::Limiter,
+    console: ArcSwap<console::Settings>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
                 policy,
                 index: ArcSwap::from_pointee(index),
                 limiter: limit::Limiter::new(config.rate_per_minute),
+                console: ArcSwap::from_pointee(console::Settings::default()),
             }),
         })
     }
@@ -74,6 +77,11 @@ impl AppState {
         let index = Index::build(&self.inner.store).await?;
         self.inner.index.store(Arc::new(index));
         Ok(())
+    }
+
+    /// Replaces the staff console's settings (complaint SLA, sessions, lock-out).
+    pub fn set_console(&self, settings: console::Settings) {
+        self.inner.console.store(Arc::new(settings));
     }
 
     /// The index now answering.

@@ -28,6 +28,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/style.css", get(style))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        // The staff console limits its public forms itself; staff pages are not limited.
+        .merge(crate::console::router(state.clone()))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
