@@ -154,6 +154,11 @@ enum UserCommand {
         #[arg(long)]
         scope: Option<String>,
     },
+    /// Give an account a new generated password (printed once) and lift any lock-out.
+    Reset {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -691,6 +696,11 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             let a = kjp_cli::staff::add_user(&store, &username, &role, scope.as_deref()).await?;
             println!("created {} ({}); password: {}", a.username, a.role.label(), a.password);
             println!("It is shown only now. Sign in at /staff/login.");
+        }
+        Command::User(UserCommand::Reset { username }) => {
+            let store = store().await?;
+            let password = kjp_cli::staff::reset_user(&store, &username).await?;
+            println!("{username}: new password {password} (shown only now); any lock-out is lifted");
         }
         Command::Audit(AuditCommand::Verify) => {
             let store = store().await?;

@@ -35,6 +35,16 @@ pub async fn add_user(
     Ok(NewAccount { username: username.into(), role, scope, password })
 }
 
+/// Gives an account a new generated password and lifts any lock-out; audited.
+pub async fn reset_user(store: &Store, username: &str) -> anyhow::Result<String> {
+    let password = generate_password();
+    if !store.set_staff_password(username, &hash_password(&password)).await? {
+        anyhow::bail!("no account named {username:?}");
+    }
+    store.audit("cli", "user.reset", username, "", "local").await?;
+    Ok(password)
+}
+
 /// Checks the audit chain: the text to print and whether it holds.
 pub async fn verify_audit(store: &Store) -> anyhow::Result<(bool, String)> {
     Ok(match store.verify_audit().await? {

@@ -42,9 +42,14 @@ fn user_add_prints_a_password_and_audit_verify_catches_tampering() {
     let out = kjp(&db, &["user", "add", "--username", "pos.gambir", "--role", "post", "--scope", "31.71.01"]);
     assert!(out.status.success(), "{}", text(&out));
 
+    let out = kjp(&db, &["user", "reset", "--username", "pos.gambir"]);
+    assert!(out.status.success() && text(&out).contains("new password"), "{}", text(&out));
+    let out = kjp(&db, &["user", "reset", "--username", "nobody"]);
+    assert!(!out.status.success() && text(&out).contains("no account named"), "{}", text(&out));
+
     let out = kjp(&db, &["audit", "verify"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("2 entries, chain intact"), "{}", text(&out));
+    assert!(text(&out).contains("3 entries, chain intact"), "{}", text(&out));
 
     // Someone with the database file rewrites who created the account.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

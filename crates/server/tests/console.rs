@@ -529,3 +529,68 @@ async fn every_auditor_read_is_recorded_and_the_chain_holds() {
     assert_eq!(status, 403, "read-only");
     assert!(app.store.verify_audit().await.unwrap().is_ok());
 }
+
+#[tokio::test]
+async fn bad_input_on_the_other_forms_gets_a_message_and_keeps_what_was_typed() {
+    let app = spawn(false, 10_000).await;
+    let pw = add(&app, "disdik", "admin", "").await;
+    let admin = sign_in(&app, "disdik", &pw).await;
+    // The sign-in form keeps the username.
+    let (status, body, _) = try_sign_in(&app, "disdik", "").await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("Isi nama pengguna dan kata sandi") && body.contains(r#"value="disdik""#),
+        "{body}"
+    );
+    // A new account.
+    let (status, _, body) = admin
+        .post("/staff/users", &[("username", "Pos Gambir"), ("role", "post"), ("scope", "31.71.99")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("3 to 32 characters") && body.contains(r#"value="Pos Gambir""#), "{body}");
+    let (status, _, body) = admin
+        .post("/staff/users", &[("username", "pos.gambir"), ("role", "post"), ("scope", "31.71.99")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("is not one of Jakarta") && body.contains(r#"value="31.71.99""#), "{body}");
+    assert!(body.contains(r#"<option value="post" selected>"#), "{body}");
+    let (status, _, body) = admin
+        .post("/staff/users", &[("username", "pos.gambir"), ("role", "post"), ("scope", "31.71.01")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#"id="password""#), "the new password is shown once: {body}");
+    // A review decision without its reason keeps the outcome chosen.
+    let (status, _, body) = admin
+        .post(
+            "/staff/review/resolve",
+            &[("stage", "2025/1"), ("nik", CAR_CONFLICT), ("outcome", "ineligible")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains(r#"<option value="ineligible" selected>"#), "{body}");
+    // A note too long comes back whole.
+    let ticket = complaint(&app, RECIPIENT, "other", None).await;
+    let long = "x".repeat(2001);
+    let (status, _, body) = admin.post(&format!("/staff/complaints/{ticket}/note"), &[("note", &long)]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("terlalu panjang") && body.contains(&long), "{body}");
+    // Routing nowhere.
+    let (status, _, body) = admin.post(&format!("/staff/complaints/{ticket}/route"), &[("to", "mars")]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Pilih tujuan"), "{body}");
+    // The family's follow-up form.
+    let res = client()
+        .post(app.url("/pengaduan"))
+        .form(&[("ticket", "kjp-2025-1"), ("nik", "3171")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("NIK harus 16 angka")
+            && body.contains(r#"value="KJP-2025-1""#)
+            && body.contains(r#"value="3171""#),
+        "{body}"
+    );
+}

@@ -375,6 +375,8 @@ struct ShowPage {
     public_note: String,
     fact: String,
     evidence: String,
+    note_text: String,
+    note_public: String,
 }
 
 async fn load(state: &AppState, staff: &Staff, ticket: &str) -> Result<Complaint, Response> {
@@ -449,6 +451,8 @@ async fn show_page(
         public_note: typed.public_note,
         fact: typed.fact,
         evidence: typed.evidence,
+        note_text: typed.note,
+        note_public: typed.note_public,
         c,
     };
     render(status, &page)
@@ -582,7 +586,11 @@ pub(crate) async fn note(
             c,
             StatusCode::BAD_REQUEST,
             "Catatan terlalu panjang (2000 / 500 karakter). / The note is too long.".into(),
-            ResolveForm::default(),
+            ResolveForm {
+                note: f.note.clone(),
+                note_public: f.public_note.clone(),
+                ..ResolveForm::default()
+            },
         )
         .await;
     }
@@ -607,6 +615,11 @@ pub(crate) struct ResolveForm {
     fact: String,
     #[serde(default)]
     evidence: String,
+    /// A note refused as too long, shown again in the note form.
+    #[serde(skip)]
+    note: String,
+    #[serde(skip)]
+    note_public: String,
 }
 
 pub(crate) async fn resolve(

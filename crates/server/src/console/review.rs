@@ -26,6 +26,8 @@ struct QueuePage {
     can_resolve: bool,
     error: String,
     flash: String,
+    /// What was sent with a refused decision, shown again with its case.
+    typed: ResolveForm,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -41,6 +43,7 @@ async fn queue_page(
     status: StatusCode,
     error: String,
     flash: String,
+    typed: ResolveForm,
 ) -> Response {
     let store = &state.inner.store;
     let Some(stage) = stage else {
@@ -53,6 +56,7 @@ async fn queue_page(
             can_resolve: false,
             error: "Belum ada tahap. / No stage yet.".into(),
             flash,
+            typed,
         };
         return render(StatusCode::OK, &page);
     };
@@ -87,6 +91,7 @@ async fn queue_page(
         can_resolve: !decreed && access::access(staff.role, "POST", "/staff/review/resolve").allowed(),
         error,
         flash,
+        typed,
     };
     render(status, &page)
 }
@@ -101,7 +106,7 @@ pub(crate) async fn queue(
         Err(r) => return r,
     };
     let flash = q.done.map(|_| "Tersimpan. / Saved.".to_string()).unwrap_or_default();
-    queue_page(&state, &staff, stage, StatusCode::OK, String::new(), flash).await
+    queue_page(&state, &staff, stage, StatusCode::OK, String::new(), flash, ResolveForm::default()).await
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -125,7 +130,13 @@ pub(crate) async fn resolve(
     let stage = Stage::parse(f.stage.trim()).ok();
     let bad = |msg: &str| {
         let (state, staff, msg) = (state.clone(), staff.clone(), msg.to_string());
-        async move { queue_page(&state, &staff, stage, StatusCode::BAD_REQUEST, msg, String::new()).await }
+        let typed = ResolveForm {
+            stage: f.stage.clone(),
+            nik: f.nik.clone(),
+            outcome: f.outcome.clone(),
+            reason: f.reason.clone(),
+        };
+        async move { queue_page(&state, &staff, stage, StatusCode::BAD_REQUEST, msg, String::new(), typed).await }
     };
     let Some(stage) = stage else { return bad("Tahap tidak dikenal. / Unknown stage.").await };
     let Ok(nik) = Nik::parse(f.nik.trim()) else { return bad("NIK tidak valid. / Not a valid NIK.").await };
