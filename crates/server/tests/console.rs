@@ -459,6 +459,7 @@ async fn the_review_queue_shows_both_sources_and_what_blocks_the_decree() {
     assert!(blocking > 0);
     assert!(page.contains(&format!("<strong>{blocking}</strong> keputusan review")), "{page}");
     assert!(page.contains("Bapenda (baris") && page.contains("Samsat (baris"), "side by side: {page}");
+    assert!(page.contains(&format!("Kasus 1-{blocking} dari {blocking}")), "one page: {page}");
     let (status, _, body) = admin
         .post("/staff/review/resolve", &[("stage", "2025/1"), ("nik", CAR_CONFLICT), ("outcome", "eligible")])
         .await;

@@ -22,6 +22,12 @@ struct QueuePage {
     stage: String,
     decreed: bool,
     blocking: usize,
+    /// Review cases the account's scope covers; this page shows `first..=last` of them.
+    in_scope: usize,
+    first: usize,
+    last: usize,
+    prev: Option<usize>,
+    next: Option<usize>,
     cases: Vec<ChildView>,
     can_resolve: bool,
     error: String,
@@ -34,17 +40,24 @@ struct QueuePage {
 pub(crate) struct QueueQuery {
     stage: Option<String>,
     done: Option<String>,
+    from: Option<usize>,
 }
 
-async fn queue_page(
-    state: &AppState,
-    staff: &Staff,
-    stage: Option<Stage>,
+/// Review cases on one page.
+const PAGE: usize = 20;
+
+/// How the queue is shown: after a refused decision (`error`, what was `typed`), after a
+/// saved one (`flash`), from which case.
+struct Shown {
     status: StatusCode,
     error: String,
     flash: String,
     typed: ResolveForm,
-) -> Response {
+    from: usize,
+}
+
+async fn queue_page(state: &AppState, staff: &Staff, stage: Option<Stage>, shown: Shown) -> Response {
+    let Shown { status, error, flash, typed, from } = shown;
     let store = &state.inner.store;
     let Some(stage) = stage else {
         let page = QueuePage {
@@ -52,6 +65,11 @@ async fn queue_page(
             stage: String::new(),
             decreed: false,
             blocking: 0,
+            in_scope: 0,
+            first: 0,
+            last: 0,
+            prev: None,
+            next: None,
             cases: vec![],
             can_resolve: false,
             error: "Belum ada tahap. / No stage yet.".into(),
@@ -69,11 +87,16 @@ async fn queue_page(
         Err(e) => return internal(e),
     };
     let blocking = all.len();
-    let cases: Vec<ChildView> = all
-        .iter()
-        .filter(|d| staff.scope.covers_child(&d.kelurahan, &d.npsn))
-        .map(|d| child::view(state, d))
-        .collect();
+    let mine: Vec<_> = all.iter().filter(|d| staff.scope.covers_child(&d.kelurahan, &d.npsn)).collect();
+    // A page at a time: each case shown is a view of a child's record, and audited.
+    let from = match mine.iter().position(|d| d.nik == typed.nik) {
+        Some(i) => i / PAGE * PAGE,
+        None => from.min(mine.len().saturating_sub(1) / PAGE * PAGE),
+    };
+    let cases: Vec<ChildView> = mine.iter().skip(from).take(PAGE).map(|d| child::view(state, d)).collect();
+    let in_scope = mine.len();
+    let prev = if from > 0 { Some(from.saturating_sub(PAGE)) } else { None };
+    let next = if from + PAGE < in_scope { Some(from + PAGE) } else { None };
     for c in &cases {
         if let Err(e) = store
             .audit(&staff.username, "view.child", &c.nik, &format!("review {stage}"), &staff.origin)
@@ -87,6 +110,11 @@ async fn queue_page(
         stage: stage.to_string(),
         decreed,
         blocking,
+        in_scope,
+        first: from + 1,
+        last: from + cases.len(),
+        prev,
+        next,
         cases,
         can_resolve: !decreed && access::access(staff.role, "POST", "/staff/review/resolve").allowed(),
         error,
@@ -106,7 +134,14 @@ pub(crate) async fn queue(
         Err(r) => return r,
     };
     let flash = q.done.map(|_| "Tersimpan. / Saved.".to_string()).unwrap_or_default();
-    queue_page(&state, &staff, stage, StatusCode::OK, String::new(), flash, ResolveForm::default()).await
+    let from = q.from.unwrap_or(0);
+    queue_page(
+        &state,
+        &staff,
+        stage,
+        Shown { status: StatusCode::OK, error: String::new(), flash, typed: ResolveForm::default(), from },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -136,7 +171,15 @@ pub(crate) async fn resolve(
             outcome: f.outcome.clone(),
             reason: f.reason.clone(),
         };
-        async move { queue_page(&state, &staff, stage, StatusCode::BAD_REQUEST, msg, String::new(), typed).await }
+        async move {
+            queue_page(
+                &state,
+                &staff,
+                stage,
+                Shown { status: StatusCode::BAD_REQUEST, error: msg, flash: String::new(), typed, from: 0 },
+            )
+            .await
+        }
     };
     let Some(stage) = stage else { return bad("Tahap tidak dikenal. / Unknown stage.").await };
     let Ok(nik) = Nik::parse(f.nik.trim()) else { return bad("NIK tidak valid. / Not a valid NIK.").await };
