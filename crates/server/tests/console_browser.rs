@@ -119,6 +119,16 @@ async fn sign_in(c: &Client, app: &TestApp, username: &str, password: &str) {
     assert_eq!(here.path(), "/staff", "signed in: {}", c.source().await.unwrap_or_default());
 }
 
+/// With `KJP_SCREENSHOTS=DIR`, saves what the browser shows as DIR/NAME.png (for a
+/// person to look at; the test does not compare them).
+async fn snap(c: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("KJP_SCREENSHOTS") {
+        let png = c.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).expect("write screenshot");
+    }
+}
+
 /// Whether the page fits the phone's width (no sideways scrolling).
 async fn fits(c: &Client) -> bool {
     let v = c
@@ -151,6 +161,7 @@ async fn a_post_officers_day_in_the_browser() {
     let page = c.source().await.expect("source");
     assert!(page.contains("EXCLUDED_CAR") && page.contains("bapenda:3"), "{page}");
     assert!(fits(&c).await, "the child page fits a phone");
+    snap(&c, "1-child").await;
     // Bad input first: the message, and what was typed is still there.
     fill(&c, "contact", "08").await;
     c.find(Locator::Id("category")).await.unwrap().select_by_value("asset").await.unwrap();
@@ -165,6 +176,7 @@ async fn a_post_officers_day_in_the_browser() {
     assert!(ticket.starts_with("KJP-"), "{ticket}");
     assert!(text(&c, "owner").await.contains("Pos pelayanan Kecamatan"));
     assert!(fits(&c).await, "the complaint page fits a phone");
+    snap(&c, "2-complaint").await;
     // Routed: an asset dispute goes to the education office (suggested already).
     let to = c.find(Locator::Id("to")).await.unwrap();
     assert_eq!(to.prop("value").await.unwrap().as_deref(), Some("education"));
@@ -176,6 +188,10 @@ async fn a_post_officers_day_in_the_browser() {
     // The list shows it with its due date.
     c.goto(&url(&app, "/staff/complaints")).await.unwrap();
     assert!(text(&c, "complaints").await.contains(&ticket));
+    snap(&c, "3-list").await;
+    c.goto(&url(&app, "/staff/dashboard")).await.unwrap();
+    assert!(fits(&c).await, "the dashboard fits a phone");
+    snap(&c, "5-dashboard").await;
     click(&c, "logout").await;
     assert_eq!(c.current_url().await.unwrap().path(), "/staff/login");
 
@@ -191,6 +207,7 @@ async fn a_post_officers_day_in_the_browser() {
     );
     assert!(!answer.contains("Bukti blokir Samsat dibawa"), "internal notes stay internal: {answer}");
     assert!(fits(&c).await, "the follow-up page fits a phone");
+    snap(&c, "4-follow").await;
     c.close().await.ok();
 }
 
@@ -204,6 +221,7 @@ async fn a_cross_kecamatan_lookup_is_refused_in_the_browser() {
     fill(&c, "nik", RECIPIENT).await;
     click(&c, "find").await;
     let refused = text(&c, "refused").await;
+    snap(&c, "6-refused").await;
     assert!(refused.contains("di luar wilayah"), "{refused}");
     let page = c.source().await.unwrap();
     assert!(!page.contains("Adi Saputra") && !page.contains("bapenda:"), "{page}");

@@ -164,7 +164,7 @@ pub(crate) async fn list(
             overdue: c.state == "open" && c.due_date < today,
             nik: Nik::parse(&c.nik).map(|n| n.masked()).unwrap_or_else(|_| "-".into()),
             category: category_label(&c.category).to_string(),
-            opened: c.opened_at.get(..10).unwrap_or("").to_string(),
+            opened: super::wib(&c.opened_at).get(..10).unwrap_or("").to_string(),
             due: c.due_date,
             owner: owner_label(&c.owner),
             state: c.state,
@@ -362,6 +362,7 @@ struct ShowPage {
     category: String,
     owner: String,
     overdue: bool,
+    opened: String,
     child: Option<ChildView>,
     child_note: String,
     events: Vec<ComplaintEvent>,
@@ -406,10 +407,13 @@ async fn show_page(
     typed: ResolveForm,
 ) -> Response {
     let store = &state.inner.store;
-    let events = match store.complaint_events(&c.ticket).await {
+    let mut events = match store.complaint_events(&c.ticket).await {
         Ok(e) => e,
         Err(e) => return internal(e),
     };
+    for e in &mut events {
+        e.at = super::wib(&e.at);
+    }
     let (mut child, mut child_note) = (None, String::new());
     if let (Ok(stage), Ok(nik)) = (Stage::parse(&c.stage), Nik::parse(&c.nik)) {
         match store.decision(stage, &c.nik).await {
@@ -436,6 +440,7 @@ async fn show_page(
         category: category_label(&c.category).to_string(),
         owner: owner_label(&c.owner),
         overdue: c.state == "open" && c.due_date < today_wib().to_string(),
+        opened: super::wib(&c.opened_at),
         child,
         child_note,
         events,

@@ -215,7 +215,25 @@ pub(crate) fn opts<V: AsRef<str>, L: AsRef<str>>(
         .collect()
 }
 
+/// A stored UTC timestamp as Jakarta reads it: `2025-04-01 10:00 WIB`.
+pub(crate) fn wib(stamp: &str) -> String {
+    let wib = chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7");
+    match chrono::DateTime::parse_from_rfc3339(stamp) {
+        Ok(t) => t.with_timezone(&wib).format("%Y-%m-%d %H:%M WIB").to_string(),
+        Err(_) => stamp.to_string(),
+    }
+}
+
 /// A rupiah amount as the page shows it.
 pub(crate) fn rupiah(n: i64) -> String {
     kjp_domain::Rupiah::new(n).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_shown_in_jakarta_time() {
+        assert_eq!(super::wib("2025-04-01T20:30:00.000Z"), "2025-04-02 03:30 WIB");
+        assert_eq!(super::wib("not a time"), "not a time");
+    }
 }

@@ -107,14 +107,14 @@ pub(crate) async fn follow(
     page.found = true;
     page.category = category_label(&c.category).to_string();
     page.state = if c.state == "open" { "Sedang diproses".into() } else { "Selesai".into() };
-    page.opened = c.opened_at.get(..10).unwrap_or("").to_string();
+    page.opened = super::wib(&c.opened_at).get(..10).unwrap_or("").to_string();
     page.overdue = c.state == "open" && c.due_date < today_wib().to_string();
     page.due = c.due_date;
     page.owner = owner_label(&c.owner);
     page.steps = events
         .into_iter()
         .filter(|e| !e.public_note.is_empty())
-        .map(|e| Step { date: e.at.get(..10).unwrap_or("").to_string(), text: e.public_note })
+        .map(|e| Step { date: super::wib(&e.at).get(..10).unwrap_or("").to_string(), text: e.public_note })
         .collect();
     render(StatusCode::OK, &page)
 }
