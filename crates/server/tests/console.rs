@@ -595,3 +595,28 @@ async fn bad_input_on_the_other_forms_gets_a_message_and_keeps_what_was_typed() 
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn changing_ones_password_signs_out_the_other_sessions() {
+    let app = spawn(true, 10_000).await;
+    let pw = add(&app, "pos.gambir", "post", "31.71.01").await;
+    let here = sign_in(&app, "pos.gambir", &pw).await;
+    let elsewhere = sign_in(&app, "pos.gambir", &pw).await;
+    let new = "a new long password";
+    let (status, _, body) =
+        here.post("/staff/password", &[("current", &pw), ("new", "short"), ("again", "short")]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("minimal 12 karakter"), "{body}");
+    let (status, _, body) =
+        here.post("/staff/password", &[("current", "wrong"), ("new", new), ("again", new)]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("sekarang salah"), "{body}");
+    let (status, _, body) =
+        here.post("/staff/password", &[("current", &pw), ("new", new), ("again", new)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#"id="done""#), "{body}");
+    assert_eq!(here.get("/staff").await.0, 200, "this session goes on");
+    assert_eq!(elsewhere.get("/staff").await.0, 303, "the other one is signed out");
+    assert_eq!(try_sign_in(&app, "pos.gambir", &pw).await.0, 401);
+    sign_in(&app, "pos.gambir", new).await;
+}

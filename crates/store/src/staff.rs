@@ -188,6 +188,16 @@ impl Store {
         .transpose()
     }
 
+    /// Ends every session of an account but the one with `keep` (a token digest).
+    pub async fn end_sessions_of(&self, username: &str, keep: &str) -> Result<()> {
+        sqlx::query("DELETE FROM staff_sessions WHERE username = $1 AND token_sha256 <> $2")
+            .bind(username)
+            .bind(keep)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Ends a session; also sweeps every session expired at `now`.
     pub async fn end_session(&self, token_sha256: &str, now: &str) -> Result<()> {
         sqlx::query("DELETE FROM staff_sessions WHERE token_sha256 = $1 OR expires_at <= $2")

@@ -373,3 +373,79 @@ mod tests {
         assert!(!foreign_origin(&h), "no-referrer pages post with Origin: null");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// One's own password
+
+#[derive(Template)]
+#[template(path = "console/password.html")]
+struct PasswordPage {
+    nav: Nav,
+    error: String,
+    done: bool,
+}
+
+pub(crate) async fn password_form(axum::Extension(staff): axum::Extension<Staff>) -> Response {
+    render(StatusCode::OK, &PasswordPage { nav: staff.nav(), error: String::new(), done: false })
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    again: String,
+}
+
+/// The shortest new password accepted.
+const MIN_PASSWORD: usize = 12;
+
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Extension(staff): axum::Extension<Staff>,
+    form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let f = form.map(|Form(f)| f).unwrap_or_default();
+    let refuse = |error: &str| {
+        render(StatusCode::BAD_REQUEST, &PasswordPage { nav: staff.nav(), error: error.into(), done: false })
+    };
+    if f.new.chars().count() < MIN_PASSWORD || f.new.len() > 256 {
+        return refuse(
+            "Kata sandi baru minimal 12 karakter. / The new password needs at least 12 characters.",
+        );
+    }
+    if f.new != f.again {
+        return refuse("Kedua kata sandi baru tidak sama. / The two new passwords differ.");
+    }
+    let store = &state.inner.store;
+    let user = match store.staff(&staff.username).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return Redirect::to("/staff/login").into_response(),
+        Err(e) => return internal(e),
+    };
+    let (current, hash) = (f.current.clone(), user.password_hash.clone());
+    if !tokio::task::spawn_blocking(move || verify_password(&current, &hash)).await.unwrap_or(false) {
+        let _ = store.audit(&staff.username, "password.refused", &staff.username, "", &staff.origin).await;
+        return refuse("Kata sandi sekarang salah. / The current password is wrong.");
+    }
+    let new = f.new.clone();
+    let Ok(hash) = tokio::task::spawn_blocking(move || hash_password(&new)).await else {
+        return internal("password hashing task failed");
+    };
+    if let Err(e) = store.set_staff_password(&staff.username, &hash).await {
+        return internal(e);
+    }
+    // Anyone else signed in as this account is signed out.
+    let keep = cookie(&headers, SESSION_COOKIE).map(|t| token_digest(&t)).unwrap_or_default();
+    if let Err(e) = store.end_sessions_of(&staff.username, &keep).await {
+        return internal(e);
+    }
+    if let Err(e) = store.audit(&staff.username, "password.change", &staff.username, "", &staff.origin).await
+    {
+        return internal(e);
+    }
+    render(StatusCode::OK, &PasswordPage { nav: staff.nav(), error: String::new(), done: true })
+}

@@ -62,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
     let staff = Router::new()
         .route("/staff", get(office::home))
         .route("/staff/logout", post(auth::logout))
+        .route("/staff/password", get(auth::password_form).post(auth::change_password))
         .route("/staff/child", post(child::show))
         .route("/staff/complaints", get(complaints::list).post(complaints::create))
         .route("/staff/complaints/new", get(complaints::new_form))
@@ -132,6 +133,7 @@ impl Nav {
             ("/staff/dashboard", "Dasbor"),
             ("/staff/audit", "Audit"),
             ("/staff/users", "Akun"),
+            ("/staff/password", "Kata sandi"),
         ];
         let links = candidates
             .into_iter()
