@@ -177,3 +177,58 @@ async fn complaint_tickets_are_numbered_per_year_with_their_history() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn tallies_within_a_kecamatan_or_a_school() {
+    use kjp_domain::Stage;
+    use kjp_store::{DecisionRow, RunRecord, Within};
+    with_each_backend(async |store| {
+        let s = Stage::parse("2025/1").unwrap();
+        store.open_stage(s, chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()).await.unwrap();
+        let run = RunRecord {
+            stage: s,
+            run: 0,
+            started_at: "t".into(),
+            finished_at: String::new(),
+            policy_id: "kjp-plus".into(),
+            policy_version: "1".into(),
+            policy_sha256: "x".into(),
+            snapshots: String::new(),
+            candidates: 3,
+        };
+        let row = |nik: &str, kel: &str, npsn: &str, status: &str, facts: &str| DecisionRow {
+            nik: nik.into(),
+            status: status.into(),
+            level: "SMP".into(),
+            kelurahan: kel.into(),
+            npsn: npsn.into(),
+            monthly_total: if status == "eligible" { 470_000 } else { 0 },
+            facts: facts.into(),
+            ..DecisionRow::default()
+        };
+        let rows = [
+            row("3171010403120001", "31.71.01.1001", "20100001", "eligible", "b=2012-03-04;d=1;c=1"),
+            row("3171010403120002", "31.71.01.1002", "20100002", "eligible", "b=2012-03-04;d=2"),
+            row("3171020403120003", "31.71.02.1001", "20100001", "ineligible", "b=2012-03-04;c=1"),
+        ];
+        store.replace_decisions(&run, &rows).await.unwrap();
+        let key = |t: &kjp_store::Tally| (t.key.join("/"), t.count, t.monthly);
+        let all = store.tally_within(s, &["status", "continuing"], Within::All).await.unwrap();
+        assert_eq!(
+            all.iter().map(key).collect::<Vec<_>>(),
+            [
+                ("eligible/0".into(), 1, 470_000),
+                ("eligible/1".into(), 1, 470_000),
+                ("ineligible/1".into(), 1, 0)
+            ]
+        );
+        let gambir = store.tally_within(s, &["kecamatan"], Within::Kecamatan("31.71.01")).await.unwrap();
+        assert_eq!(gambir.iter().map(key).collect::<Vec<_>>(), [("31.71.01".into(), 2, 940_000)]);
+        let school = store.tally_within(s, &["city", "status"], Within::School("20100001")).await.unwrap();
+        assert_eq!(
+            school.iter().map(key).collect::<Vec<_>>(),
+            [("31.71/eligible".into(), 1, 470_000), ("31.71/ineligible".into(), 1, 0)]
+        );
+    })
+    .await;
+}
