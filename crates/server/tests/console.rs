@@ -620,3 +620,52 @@ async fn changing_ones_password_signs_out_the_other_sessions() {
     assert_eq!(try_sign_in(&app, "pos.gambir", &pw).await.0, 401);
     sign_in(&app, "pos.gambir", new).await;
 }
+
+/// `table,key` -> count, from the dashboard's CSV.
+fn counts(csv: &str) -> std::collections::BTreeMap<String, i64> {
+    csv.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((format!("{},{}", f.first()?, f.get(1)?), f.get(3)?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn dashboards_count_the_stage_as_amended() {
+    let app = spawn(true, 10_000).await;
+    let pw = add(&app, "disdik", "admin", "").await;
+    let s = sign_in(&app, "disdik", &pw).await;
+    let (_, before) = s.get("/staff/dashboard.csv?stage=2025/1").await;
+    let before = counts(&before);
+    let req = kjp_import::amend::CorrectionRequest {
+        nik: kjp_domain::Nik::parse(CAR_OWNED).unwrap(),
+        change: kjp_import::amend::Change::Facts(vec![("family_car".into(), "no".into())]),
+        reason: "car sold".into(),
+        evidence: "Samsat block".into(),
+        by: "tester".into(),
+    };
+    kjp_import::amend::correct(&app.store, stage(), &req).await.expect("correct");
+    let (_, pending) = s.get("/staff/dashboard.csv?stage=2025/1").await;
+    assert_eq!(counts(&pending), before, "a pending correction counts once published");
+    let decree = kjp_import::decree::DecreeRequest {
+        number: "301/2025".into(),
+        date: "2025-04-10".parse().unwrap(),
+        note: String::new(),
+    };
+    kjp_import::amend::amend(&app.store, stage(), &decree).await.expect("amend");
+    let (_, after) = s.get("/staff/dashboard.csv?stage=2025/1").await;
+    let after = counts(&after);
+    let n = |m: &std::collections::BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(0);
+    assert_eq!(n(&after, "status,eligible"), n(&before, "status,eligible") + 1, "{after:?}");
+    assert_eq!(n(&after, "status,ineligible"), n(&before, "status,ineligible") - 1, "{after:?}");
+    assert_eq!(n(&after, "level,SD"), n(&before, "level,SD") + 1, "{after:?}");
+    assert_eq!(n(&after, "kecamatan,31.71.01"), n(&before, "kecamatan,31.71.01") + 1, "{after:?}");
+    let recipients = app.store.recipients(stage()).await.unwrap();
+    assert_eq!(
+        n(&after, "status,eligible"),
+        recipients.len() as i64,
+        "the dashboard agrees with the decree as amended"
+    );
+}

@@ -96,7 +96,7 @@ async fn tables(state: &AppState, staff: &Staff, stage: kjp_domain::Stage) -> Re
     let status = tally(&["status"]).await.map_err(internal)?;
     out.push(Table {
         id: "status",
-        title: "Keputusan menurut status / decisions by status",
+        title: "Keputusan menurut status, dengan perubahan / decisions by status, as amended",
         rows: status
             .iter()
             .map(|t| TableRow {
@@ -211,7 +211,96 @@ async fn tables(state: &AppState, staff: &Staff, stage: kjp_domain::Stage) -> Re
             },
         ],
     });
+    amend(state, staff, stage, &mut out).await?;
     Ok(out)
+}
+
+/// One child's standing in a count: its status and what the recipient tables group by.
+struct Standing {
+    status: String,
+    level: String,
+    kelurahan: String,
+    continuing: bool,
+    monthly: i64,
+}
+
+/// A decreed stage changes only by amendments: the decision tables count the children as
+/// decided, so every child an amendment touched is moved from where its decision put it
+/// to where its last published correction puts it (status, recipients by level, city,
+/// kecamatan, new or continuing). Corrections still pending count once published.
+async fn amend(
+    state: &AppState,
+    staff: &Staff,
+    stage: kjp_domain::Stage,
+    out: &mut [Table],
+) -> Result<(), Response> {
+    let store = &state.inner.store;
+    let published: Vec<_> = store
+        .corrections(stage, false)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|c| c.amendment.is_some())
+        .collect();
+    let mut last = BTreeMap::new();
+    for c in published {
+        last.insert(c.nik.clone(), c);
+    }
+    for (nik, c) in last {
+        let Some(d) = store.decision(stage, &nik).await.map_err(internal)? else { continue };
+        let continuing = |facts: &str| facts.split(';').any(|f| f == "c=1");
+        let before = Standing {
+            status: d.status.clone(),
+            level: d.level.clone(),
+            kelurahan: d.kelurahan.clone(),
+            continuing: continuing(&d.facts),
+            monthly: d.monthly_total,
+        };
+        let after = Standing {
+            status: c.status_after.clone(),
+            level: c.level.clone(),
+            kelurahan: c.kelurahan.clone(),
+            continuing: continuing(&c.facts_after),
+            monthly: c.monthly_total,
+        };
+        for (s, sign) in [(&before, -1), (&after, 1)] {
+            if !staff.scope.covers_child(&s.kelurahan, if sign < 0 { &d.npsn } else { &c.npsn }) {
+                continue;
+            }
+            let recipient = s.status == "eligible";
+            for t in out.iter_mut() {
+                let key = match t.id {
+                    "status" => s.status.clone(),
+                    "level" if recipient => s.level.clone(),
+                    "city" if recipient => s.kelurahan.get(..5).unwrap_or("").to_string(),
+                    "kecamatan" if recipient => s.kelurahan.get(..8).unwrap_or("").to_string(),
+                    "continuing" if recipient => if s.continuing { "1" } else { "0" }.to_string(),
+                    _ => continue,
+                };
+                let label = match t.id {
+                    "city" => city_name(&key),
+                    "kecamatan" => access::kecamatan_name(&key).unwrap_or("?").to_string(),
+                    "continuing" if key == "1" => "lanjutan / continuing".into(),
+                    "continuing" => "baru / new".into(),
+                    _ => key.clone(),
+                };
+                match t.rows.iter_mut().find(|r| r.key == key) {
+                    Some(r) => {
+                        r.count += sign;
+                        r.monthly += sign * s.monthly;
+                    }
+                    None => {
+                        t.rows.push(TableRow { key, label, count: sign, monthly: sign * s.monthly });
+                        t.rows.sort_by(|a, b| a.key.cmp(&b.key));
+                    }
+                }
+            }
+        }
+    }
+    for t in out.iter_mut() {
+        t.rows.retain(|r| r.count != 0);
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
