@@ -653,6 +653,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { port, bind, rate_per_minute, reload_secs, complaint_sla_days } => {
             let store = store().await?;
+            let staff_store = store.clone();
             let config = kjp_server::Config { rate_per_minute };
             let state = kjp_server::AppState::load(store, Policy::kjp_plus(), config)
                 .await
@@ -686,6 +687,10 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("listening on {bind}:{port}"))?;
             println!("Status check at http://{}/", listener.local_addr()?);
+            println!("Staff console at http://{}/staff", listener.local_addr()?);
+            if staff_store.staff_users().await?.is_empty() {
+                println!("No staff account yet: create one with `kjp user add --username NAME --role admin`");
+            }
             kjp_server::serve(listener, state, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
