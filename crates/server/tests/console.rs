@@ -669,3 +669,29 @@ async fn dashboards_count_the_stage_as_amended() {
         "the dashboard agrees with the decree as amended"
     );
 }
+
+#[tokio::test]
+async fn the_complaint_list_puts_overdue_first_and_finds_a_ticket() {
+    let app = spawn(true, 10_000).await;
+    let recent = complaint(&app, RECIPIENT, "other", None).await;
+    let c = Complaint {
+        stage: "2025/1".into(),
+        nik: CAR_OWNED.into(),
+        category: "asset".into(),
+        kecamatan: "31.71.01".into(),
+        owner: "post:31.71.01".into(),
+        opened_by: "tester".into(),
+        opened_at: "2025-01-02T03:00:00.000Z".into(),
+        due_date: "2025-01-16".into(),
+        ..Complaint::default()
+    };
+    let late = app.store.open_complaint(&c, "received").await.expect("open").ticket;
+    let pw = add(&app, "pos.gambir", "post", "31.71.01").await;
+    let s = sign_in(&app, "pos.gambir", &pw).await;
+    let (_, page) = s.get("/staff/complaints").await;
+    let (a, b) = (page.find(&late).expect("the late one"), page.find(&recent).expect("the recent one"));
+    assert!(a < b, "overdue first: {page}");
+    assert!(page.contains("(lewat)"), "{page}");
+    let (_, page) = s.get(&format!("/staff/complaints?show=all&q={}", recent.to_lowercase())).await;
+    assert!(page.contains(&recent) && !page.contains(&late), "{page}");
+}

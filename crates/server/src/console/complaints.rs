@@ -127,12 +127,20 @@ struct ListPage {
     rows: Vec<Row>,
     show: String,
     can_open: bool,
+    /// Rows before the limit.
+    total: usize,
+    q: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct ListQuery {
     show: Option<String>,
+    /// Part of a ticket number.
+    q: Option<String>,
 }
+
+/// Rows on the list at most; overdue ones first, then the newest.
+const LIST_LIMIT: usize = 500;
 
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -156,10 +164,12 @@ pub(crate) async fn list(
         _ => "open",
     };
     let today = today_wib().to_string();
-    let rows = all
+    let q = q.q.unwrap_or_default().trim().to_uppercase();
+    let mut rows: Vec<Row> = all
         .into_iter()
         .filter(|c| can_see(&staff, c))
         .filter(|c| show == "all" || c.state == show)
+        .filter(|c| q.is_empty() || c.ticket.contains(&q))
         .map(|c| Row {
             overdue: c.state == "open" && c.due_date < today,
             nik: Nik::parse(&c.nik).map(|n| n.masked()).unwrap_or_else(|_| "-".into()),
@@ -171,8 +181,12 @@ pub(crate) async fn list(
             ticket: c.ticket,
         })
         .collect();
+    // The store lists newest first; a stable sort keeps that within overdue and not.
+    rows.sort_by_key(|r| !r.overdue);
+    let total = rows.len();
+    rows.truncate(LIST_LIMIT);
     let can_open = access::access(staff.role, "POST", "/staff/complaints").allowed();
-    render(StatusCode::OK, &ListPage { nav: staff.nav(), rows, show: show.into(), can_open })
+    render(StatusCode::OK, &ListPage { nav: staff.nav(), rows, show: show.into(), can_open, total, q })
 }
 
 #[derive(Debug, Default)]
