@@ -5,3 +5,4 @@ pub mod eval;
 pub mod policy_show;
 pub mod progress;
 pub mod report;
+pub mod staff;

@@ -140,7 +140,42 @@ enum Command {
         /// Rebuild the index from the database every this many seconds (SIGHUP rebuilds it now).
         #[arg(long, default_value_t = 60)]
         reload_secs: u64,
+        /// Days a complaint may stay open before the staff console shows it overdue.
+        #[arg(long, default_value_t = 14)]
+        complaint_sla_days: u32,
     },
+    /// Staff accounts of the console at /staff.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit log of the staff console.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account and print its generated password (shown once).
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin, school, post, social, bank or auditor.
+        #[arg(long)]
+        role: String,
+        /// A kecamatan code (31.71.01) for post and social, an NPSN for school.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Give an account a new generated password (printed once) and lift any lock-out.
+    Reset {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain: exit 1 if any entry was edited or deleted.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -618,6 +653,12 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
             println!("  {what:<16} NIK {}  date of birth {birth}", d.nik);
         }
     }
+    // One staff account per role, in the example recipient's kecamatan and school.
+    let example =
+        recipient.as_ref().map(|d| (d.kelurahan.get(..8).unwrap_or("31.71.01").to_string(), d.npsn.clone()));
+    let (kecamatan, npsn) = example.unwrap_or_else(|| ("31.71.01".into(), "20100001".into()));
+    let accounts = kjp_cli::staff::demo_accounts(&store, &kecamatan, &npsn).await?;
+    print!("\n{}", kjp_cli::staff::accounts_table(&accounts));
     if no_serve {
         store.close().await;
         return Ok(ExitCode::SUCCESS);
@@ -629,6 +670,10 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
         format!("listening on 127.0.0.1:{port} (choose another with --port, or --no-serve)")
     })?;
     println!("\nStatus check at http://{}/  (Ctrl-C to stop)", listener.local_addr()?);
+    println!(
+        "Staff console at http://localhost:{}/staff  (sign in with an account above)",
+        listener.local_addr()?.port()
+    );
     kjp_server::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -727,12 +772,17 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 data.display()
             );
         }
-        Command::Serve { port, bind, rate_per_minute, reload_secs } => {
+        Command::Serve { port, bind, rate_per_minute, reload_secs, complaint_sla_days } => {
             let store = store().await?;
+            let staff_store = store.clone();
             let config = kjp_server::Config { rate_per_minute, ..Default::default() };
             let state = kjp_server::AppState::load(store, Policy::kjp_plus(), config)
                 .await
                 .context("building the status index")?;
+            state.set_console(kjp_server::console::Settings {
+                sla_days: i64::from(complaint_sla_days),
+                ..Default::default()
+            });
             for (stage, children) in state.index().sizes() {
                 match children {
                     Some(n) => println!("Stage {stage}: decreed, {n} children indexed"),
@@ -758,10 +808,36 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("listening on {bind}:{port}"))?;
             println!("Status check at http://{}/", listener.local_addr()?);
+            println!("Staff console at http://{}/staff", listener.local_addr()?);
+            if staff_store.staff_users().await?.is_empty() {
+                println!("No staff account yet: create one with `kjp user add --username NAME --role admin`");
+            }
             kjp_server::serve(listener, state, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
+        }
+        Command::User(UserCommand::Add { username, role, scope }) => {
+            let store = store().await?;
+            let a = kjp_cli::staff::add_user(&store, &username, &role, scope.as_deref()).await?;
+            println!("created {} ({}); password: {}", a.username, a.role.label(), a.password);
+            println!("It is shown only now. Sign in at /staff/login.");
+        }
+        Command::User(UserCommand::Reset { username }) => {
+            let store = store().await?;
+            let password = kjp_cli::staff::reset_user(&store, &username).await?;
+            println!("{username}: new password {password} (shown only now); any lock-out is lifted");
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let store = store().await?;
+            let (ok, text) = kjp_cli::staff::verify_audit(&store).await?;
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            if !ok {
+                return Ok(ExitCode::from(1));
+            }
         }
         Command::Import { data, files, force } => {
             let files = match data {
@@ -1044,6 +1120,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Demo { .. }
         | Command::Migrate
         | Command::Backup { .. }
+        | Command::User(_)
+        | Command::Audit(_)
         | Command::Serve { .. }) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             return runtime.block_on(run_async(command));

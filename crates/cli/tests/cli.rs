@@ -98,6 +98,13 @@ fn demo_then_ceiling_what_if_correction_amendment_and_replay() {
     for needle in ["a recipient      NIK ", "unfunded         NIK ", "not a recipient  NIK "] {
         assert!(out.contains(needle), "the demo prints an example of each answer: {out}");
     }
+    // One staff account per role, with its password, and `kjp audit verify` holds.
+    assert!(out.contains("Staff console accounts"), "{out}");
+    for role in ["admin", "school", "post", "social", "bank", "auditor"] {
+        let line = out.lines().find(|l| l.split_whitespace().nth(1) == Some(role));
+        let line = line.unwrap_or_else(|| panic!("an account for {role}: {out}"));
+        assert!(line.contains("password "), "{line}");
+    }
     let url = format!("sqlite:{root}/kjp.db");
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_kjp"))

@@ -13,6 +13,7 @@
 //! (which also closes idle keep-alive connections), the whole request must be answered
 //! within [`Config::request_timeout`], and a body may not exceed [`Config::body_limit`].
 
+pub mod console;
 pub mod index;
 mod limit;
 mod web;
@@ -74,6 +75,7 @@ struct Inner {
     index: ArcSwap<Index>,
     limiter: limit::Limiter,
     config: Config,
+    console: ArcSwap<console::Settings>,
 }
 
 impl AppState {
@@ -87,6 +89,7 @@ impl AppState {
                 index: ArcSwap::from_pointee(index),
                 limiter: limit::Limiter::new(config.rate_per_minute),
                 config,
+                console: ArcSwap::from_pointee(console::Settings::default()),
             }),
         })
     }
@@ -101,6 +104,11 @@ impl AppState {
         let index = Index::build(&self.inner.store).await?;
         self.inner.index.store(Arc::new(index));
         Ok(())
+    }
+
+    /// Replaces the staff console's settings (complaint SLA, sessions, lock-out).
+    pub fn set_console(&self, settings: console::Settings) {
+        self.inner.console.store(Arc::new(settings));
     }
 
     /// The index now answering.

@@ -30,6 +30,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(state.inner.config.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), request_timeout))
+        // The staff console limits its public forms itself; staff pages are not rate
+        // limited (their connections still have the header timeout).
+        .merge(crate::console::router(state.clone()))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }

@@ -15,13 +15,21 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Row};
 
+mod audit;
+mod complaints;
 mod decree;
 mod funding;
 mod migrate;
+mod scoped;
+mod staff;
 
+pub use audit::{AuditBreak, AuditEntry};
+pub use complaints::{Complaint, ComplaintCount, ComplaintEvent};
 pub use decree::{DecreeEntry, DecreeRecord, Resolution};
 pub use funding::{Correction, FundingClaim};
 pub use migrate::{Applied, MIGRATIONS};
+pub use scoped::Within;
+pub use staff::{LoginAttempt, StaffSession, StaffUser};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
