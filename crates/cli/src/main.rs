@@ -130,6 +130,9 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         reload_secs: u64,
     },
+    /// Payments, the bank's files, card rules and sanctions (issue 6).
+    #[command(flatten)]
+    Money(kjp_cli::money::MoneyCommand),
 }
 
 #[derive(Subcommand)]
@@ -469,6 +472,7 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
         Rupiah::new(d.monthly_total),
         &d.sha256[..16]
     );
+    kjp_cli::money::demo(&store, stage, dir).await?;
     let recipient = match store.decree_entries(stage, 0).await?.first() {
         Some(e) => store.decision(stage, &e.nik).await?,
         None => None,
@@ -517,6 +521,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo { scale, seed, dir, port, no_serve } => {
             return demo(scale, seed, &dir, port, no_serve).await
         }
+        Command::Money(command) => return kjp_cli::money::run(command).await,
         Command::Serve { port, bind, rate_per_minute, reload_secs } => {
             let store = store().await?;
             let config = kjp_server::Config { rate_per_minute };
@@ -746,7 +751,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Stage(_)
         | Command::Bench(_)
         | Command::Demo { .. }
-        | Command::Serve { .. }) => {
+        | Command::Serve { .. }
+        | Command::Money(_)) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             return runtime.block_on(run_async(command));
         }

@@ -8,6 +8,7 @@ pub mod assess;
 pub mod conflict;
 pub mod facts;
 pub mod ids;
+pub mod money;
 pub mod policy;
 pub mod regions;
 

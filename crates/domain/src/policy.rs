@@ -189,6 +189,9 @@ struct RawPolicy {
     screen: Vec<Spanned<RawScreen>>,
     #[serde(default)]
     amounts: Vec<Spanned<RawAmounts>>,
+    /// Read by `crate::money::MoneyPolicy::parse`.
+    #[serde(default, rename = "money")]
+    _money: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -559,6 +562,8 @@ pub struct Policy {
     /// Distinct group ids in file order: the order in which a qualifying group is named.
     pub group_ids: Vec<String>,
     pub amounts: Vec<AmountTable>,
+    /// The `[money]` section: card rules and the sanction catalogue.
+    pub money: crate::money::MoneyPolicy,
 }
 
 /// Reason codes the engine itself produces; a policy must give them texts.
@@ -907,6 +912,7 @@ impl Policy {
             groups,
             group_ids,
             amounts,
+            money: crate::money::MoneyPolicy::parse(file, text)?,
         })
     }
 

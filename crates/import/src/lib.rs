@@ -8,6 +8,7 @@ pub mod annex;
 pub mod decree;
 pub mod encode;
 pub mod fixture;
+pub mod money;
 pub mod snapshot;
 pub mod source;
 pub mod stage;

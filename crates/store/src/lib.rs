@@ -17,6 +17,7 @@ use sqlx::{AnyPool, Connection, Row};
 
 mod decree;
 mod migrate;
+pub mod money;
 
 pub use decree::{DecreeEntry, DecreeRecord, Resolution};
 pub use migrate::MIGRATIONS;

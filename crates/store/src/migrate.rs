@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "decree", include_str!("../migrations/0002_decree.sql")),
     (3, "drop_status_index", include_str!("../migrations/0003_drop_status_index.sql")),
     (4, "policies", include_str!("../migrations/0004_policies.sql")),
+    (6, "money", include_str!("../migrations/0006_money.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
