@@ -150,6 +150,16 @@ pub enum BankCommand {
         out: PathBuf,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Every recipient with an active account (for the benchmark of a full batch).
+        #[arg(long)]
+        all_active: bool,
+    },
+    /// SYNTHETIC benchmark setup, never for real data: settles every review case of a
+    /// verified stage automatically (later-source-wins, the rest ineligible, each
+    /// resolution saying so) and decrees it as "BENCH".
+    PrepareBench {
+        #[arg(long)]
+        stage: Stage,
     },
     /// SYNTHETIC: the bank's return file for a batch file, failing --fail-rate of the lines.
     SimulateReturn {
@@ -453,9 +463,9 @@ fn print_withheld(p: &m::PayOutcome) {
 
 async fn bank(command: BankCommand) -> anyhow::Result<ExitCode> {
     match command {
-        BankCommand::SimulateAccounts { stage, out, seed } => {
+        BankCommand::SimulateAccounts { stage, out, seed, all_active } => {
             let store = store().await?;
-            let (text, mix) = simulate_accounts(&store, stage, seed).await?;
+            let (text, mix) = simulate_accounts(&store, stage, seed, all_active).await?;
             m::write_atomically(&out, text.as_bytes())?;
             println!(
                 "SYNTHETIC accounts for stage {stage}: {} active, {} dormant, {} closed, {} not opened, {} recipients without an account -> {}",
@@ -465,6 +475,39 @@ async fn bank(command: BankCommand) -> anyhow::Result<ExitCode> {
                 mix.not_opened,
                 mix.absent,
                 out.display()
+            );
+        }
+        BankCommand::PrepareBench { stage } => {
+            let store = store().await?;
+            let policy = Policy::kjp_plus();
+            let why = "SYNTHETIC benchmark setup: settled automatically";
+            let rule = kjp_domain::conflict::Rule::LaterSourceWins;
+            kjp_import::decree::resolve_by_rule(&store, stage, &policy, rule, why, "kjp bank prepare-bench")
+                .await?;
+            let left = store.decisions_with_status(stage, "review").await?;
+            for d in &left {
+                let nik = Nik::parse(&d.nik)?;
+                let out = kjp_domain::Status::Ineligible;
+                kjp_import::decree::resolve_one(
+                    &store,
+                    stage,
+                    &policy,
+                    &nik,
+                    out,
+                    why,
+                    "kjp bank prepare-bench",
+                )
+                .await?;
+            }
+            let req = kjp_import::decree::DecreeRequest {
+                number: "BENCH".into(),
+                date: stage.start(),
+                note: "SYNTHETIC benchmark".into(),
+            };
+            let d = kjp_import::decree::decree(&store, stage, &policy, &req).await?;
+            println!(
+                "SYNTHETIC: stage {stage} settled and decreed for the benchmark: {} recipients",
+                d.recipients
             );
         }
         BankCommand::SimulateReturn { batch_file, fail_rate, fail_nik, out, seed } => {
@@ -527,7 +570,7 @@ pub async fn simulate_accounts(
             Some((n as u64, names.get(&n).map(String::as_str).unwrap_or("")))
         })
         .collect();
-    Ok(kjp_synth::bank::accounts(&list, seed))
+    Ok(kjp_synth::bank::accounts(&list, seed, all_active))
 }
 
 /// The demo's money part: synthetic accounts, a batch for January to March, a synthetic
@@ -535,7 +578,7 @@ pub async fn simulate_accounts(
 /// reason.
 pub async fn demo(store: &Store, stage: Stage, dir: &Path) -> anyhow::Result<()> {
     let bank = dir.join("bank");
-    let (text, mix) = simulate_accounts(store, stage, 7).await?;
+    let (text, mix) = simulate_accounts(store, stage, 7, false).await?;
     let accounts = bank.join("accounts.csv");
     m::write_atomically(&accounts, text.as_bytes())?;
     m::import_accounts(store, &accounts, "kjp demo").await?;

@@ -646,4 +646,96 @@ mod tests {
             Withheld::Sanctioned
         );
     }
+
+    fn rules() -> CardRules {
+        let p = crate::Policy::kjp_plus();
+        p.money.card_rules_at(NaiveDate::from_ymd_opt(2025, 2, 1).unwrap()).unwrap().clone()
+    }
+
+    fn txn(line: u64, nik: u64, day: u32, cash: bool, amount: i64, mcc: &str, merchant: &str) -> CardTxn {
+        CardTxn {
+            line,
+            nik,
+            date: NaiveDate::from_ymd_opt(2025, 2, day).unwrap(),
+            cash,
+            amount,
+            mcc: mcc.into(),
+            merchant: merchant.into(),
+        }
+    }
+
+    fn kinds(flags: &[Flag]) -> Vec<(FlagKind, u64, i64)> {
+        flags.iter().map(|f| (f.kind, f.nik, f.value)).collect()
+    }
+
+    #[test]
+    fn cash_up_to_the_limit_is_fine_one_rupiah_more_is_flagged() {
+        let r = rules();
+        let at = [txn(2, 1, 3, true, 60_000, "6011", "ATM1"), txn(3, 1, 20, true, 40_000, "6011", "ATM2")];
+        assert!(screen(&at, &r, 100_000).is_empty());
+        let over = [txn(2, 1, 3, true, 60_000, "6011", "ATM1"), txn(3, 1, 20, true, 40_001, "6011", "ATM2")];
+        let f = screen(&over, &r, 100_000);
+        assert_eq!(kinds(&f), vec![(FlagKind::CashOverLimit, 1, 100_001)]);
+        assert_eq!((f[0].period.as_str(), f[0].lines.clone(), f[0].limit), ("2025-02", vec![2, 3], 100_000));
+        // Per month: 60,000 in February and 60,000 in March are each within the limit.
+        let mut march = txn(4, 1, 3, true, 60_000, "6011", "ATM1");
+        march.date = NaiveDate::from_ymd_opt(2025, 3, 3).unwrap();
+        assert!(screen(&[txn(2, 1, 3, true, 60_000, "6011", "ATM1"), march], &r, 100_000).is_empty());
+    }
+
+    #[test]
+    fn purchases_outside_the_allowed_uses_are_flagged() {
+        let r = rules();
+        let t = [
+            txn(2, 1, 3, false, 50_000, "5943", "M1"),   // school supplies
+            txn(3, 1, 3, false, 80_000, "5661", "M2"),   // shoes
+            txn(4, 1, 4, false, 120_000, "5813", "BAR"), // a bar
+            txn(5, 2, 4, false, 30_000, "7995", "BET"),  // gambling
+        ];
+        let f = screen(&t, &r, 100_000);
+        assert_eq!(
+            kinds(&f),
+            vec![(FlagKind::CategoryNotAllowed, 1, 120_000), (FlagKind::CategoryNotAllowed, 2, 30_000)]
+        );
+        assert_eq!(f[0].merchant, "BAR (category 5813)");
+        assert_eq!(f[0].lines, vec![4]);
+    }
+
+    #[test]
+    fn many_small_withdrawals_at_one_atm_are_flagged() {
+        let r = rules();
+        let small = |line, atm: &str| txn(line, 7, 1 + line as u32, true, 10_000, "6011", atm);
+        let three = [small(2, "ATM1"), small(3, "ATM1"), small(4, "ATM1"), small(5, "ATM2")];
+        assert!(screen(&three, &r, 100_000).is_empty(), "three at one ATM and one at another");
+        let four = [small(2, "ATM1"), small(3, "ATM1"), small(4, "ATM1"), small(5, "ATM1")];
+        let f = screen(&four, &r, 100_000);
+        assert_eq!(kinds(&f), vec![(FlagKind::SmallWithdrawals, 7, 4)]);
+        assert_eq!(f[0].merchant, "ATM1");
+        // A large withdrawal is not a small one.
+        let big = [
+            small(2, "ATM1"),
+            small(3, "ATM1"),
+            small(4, "ATM1"),
+            txn(5, 7, 9, true, 50_000, "6011", "ATM1"),
+        ];
+        assert!(screen(&big, &r, 100_000).is_empty());
+    }
+
+    #[test]
+    fn a_merchant_serving_implausibly_many_cards_in_a_day_is_flagged() {
+        let r = rules();
+        let n = r.merchant_cards_per_day as u64;
+        let at_limit: Vec<CardTxn> =
+            (0..n).map(|i| txn(i + 2, 100 + i, 15, false, 20_000, "5943", "M9")).collect();
+        assert!(screen(&at_limit, &r, 100_000).is_empty());
+        let mut over = at_limit.clone();
+        over.push(txn(n + 2, 100 + n, 15, false, 20_000, "5943", "M9"));
+        let f = screen(&over, &r, 100_000);
+        assert_eq!(kinds(&f), vec![(FlagKind::MerchantManyCards, 0, n as i64 + 1)]);
+        assert_eq!((f[0].merchant.as_str(), f[0].period.as_str()), ("M9", "2025-02-15"));
+        // The same cards over two days are not.
+        let mut spread = at_limit;
+        spread.push(txn(n + 2, 100 + n, 16, false, 20_000, "5943", "M9"));
+        assert!(screen(&spread, &r, 100_000).is_empty());
+    }
 }

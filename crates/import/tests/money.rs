@@ -253,6 +253,44 @@ async fn run(db: &TestDb) {
     let p = m::pay(&store, s, q2, &out, "t", &quiet).await.expect("pay q2 again");
     assert!(!p.new);
     assert_eq!(p.withheld.len(), 1);
+    // The card feed: flags for review, spending recorded, bad rows reported.
+    let feed = dir.path().join("card.csv");
+    std::fs::write(
+        &feed,
+        format!(
+            "txn,nik,time,kind,amount,mcc,merchant\n\
+             T1,{POOR},2025-02-03T10:00:00,cash,100000,6011,ATM1\n\
+             T2,{POOR},2025-02-20T10:00:00,cash,50000,6011,ATM2\n\
+             T3,{POOR},2025-02-21T10:00:00,refund,50000,6011,ATM2\n\
+             T4,{DTKS_OUTSIDE},2025-02-05T11:00:00,purchase,75000,5813,BAR9\n\
+             T5,{DTKS_OUTSIDE},2025-02-05T12:00:00,purchase,125000,5942,BOOKS1\n"
+        ),
+    )
+    .unwrap();
+    let t = m::import_transactions(&store, &policy, &feed, "t", &quiet).await.expect("feed");
+    assert_eq!(t.errors.iter().map(|e| (e.line, e.column)).collect::<Vec<_>>(), vec![(4, "kind")]);
+    assert_eq!((t.feed.rows_total, t.feed.cash, t.feed.purchases), (5, 150_000, 200_000));
+    let flags: Vec<(String, i64, i64)> = t.flags.iter().map(|f| (f.kind.clone(), f.nik, f.value)).collect();
+    assert_eq!(
+        flags,
+        vec![
+            ("cash_over_limit".to_string(), POOR, 150_000),
+            ("category_not_allowed".to_string(), DTKS_OUTSIDE, 75_000)
+        ]
+    );
+    assert_eq!(store.card_flags(&t.feed.sha256).await.unwrap().len(), 2);
+    assert_eq!(store.spent_total(DTKS_OUTSIDE).await.unwrap(), 200_000);
+    assert!(!m::import_transactions(&store, &policy, &feed, "t", &quiet).await.unwrap().new);
+    // A sanction now marks only the unspent balance for withdrawal.
+    let dtks_paid = store.credited_total(DTKS_OUTSIDE).await.unwrap();
+    let req = m::SanctionRequest {
+        nik: Nik::parse("3171011212070008").unwrap(),
+        category: "PARENT_FAKE_RECEIPTS".into(),
+        ..req
+    };
+    let s2 = m::add_sanction(&store, &policy, &req).await.expect("sanction");
+    assert_eq!((s2.withdraw, s2.stop_from), (dtks_paid - 200_000, 202507));
+
     // Every step is audited.
     let trail: Vec<String> = store
         .audit_trail(Some(&CAR_CONFLICT.to_string()))

@@ -33,14 +33,15 @@ pub struct AccountsMix {
 
 /// The bank's accounts file (`nik,account,holder,status`) for `(nik, name)` recipients:
 /// about 96% active, 1% dormant, 0.5% closed, 1% requested but not opened, and 1.5% of
-/// new recipients absent. Holder names are the recipients' names in capitals.
-pub fn accounts(recipients: &[(u64, &str)], seed: u64) -> (String, AccountsMix) {
+/// new recipients absent (every one active with `all_active`). Holder names are the
+/// recipients' names in capitals.
+pub fn accounts(recipients: &[(u64, &str)], seed: u64, all_active: bool) -> (String, AccountsMix) {
     let mut out = String::with_capacity(recipients.len() * 60 + 40);
     out.push_str("nik,account,holder,status\n");
     let mut mix = AccountsMix::default();
     for &(nik, name) in recipients {
         let mut rng = rng_for(seed, ACCOUNTS_STREAM, nik);
-        let u = rng.below(1000);
+        let u = if all_active { 999 } else { rng.below(1000) };
         let status = match u {
             0..=14 => {
                 mix.absent += 1;
@@ -246,8 +247,8 @@ mod tests {
         let people: Vec<(u64, String)> =
             (0..10_000u64).map(|i| (3171010101100000 + i, format!("Anak {i}"))).collect();
         let refs: Vec<(u64, &str)> = people.iter().map(|(n, s)| (*n, s.as_str())).collect();
-        let (a, mix) = accounts(&refs, 7);
-        assert_eq!(accounts(&refs, 7).0, a);
+        let (a, mix) = accounts(&refs, 7, false);
+        assert_eq!(accounts(&refs, 7, false).0, a);
         assert!(
             mix.active > 9_400
                 && mix.dormant > 50
