@@ -97,10 +97,9 @@ fn pay_killed_at_any_moment_pays_everyone_exactly_once() {
             assert!(in_batch.insert(l.nik), "{} twice in the batch", l.nik);
             assert_eq!(paid.get(&l.nik).map(|b| b & 0b111000), Some(0b111000));
         }
-        let withheld = std::fs::read_to_string(
-            Path::new(file).with_file_name("withheld-2025-1-202504-202506.csv"),
-        )
-        .unwrap();
+        let withheld =
+            std::fs::read_to_string(Path::new(file).with_file_name("withheld-2025-1-202504-202506.csv"))
+                .unwrap();
         let withheld: std::collections::HashSet<i64> =
             withheld.lines().skip(1).map(|l| l[..16].parse().unwrap()).collect();
         for r in store.recipients(stage).await.unwrap() {
