@@ -27,11 +27,11 @@ echo "== setup (untimed): import, verify, settle and decree, accounts"
 "$KJP" bank simulate-accounts --stage 2025/1 --all-active --out "$DIR/accounts.csv"
 "$KJP" accounts import "$DIR/accounts.csv"
 
-echo "== 1. the batch for every recipient, January to June, built and recorded"
-$TIME "$KJP" pay --stage 2025/1 --months 2025-01..2025-06 --format json | tee "$DIR/pay.json"
+echo "== 1. the batch for every recipient, January to March (the real tahap I 2025 payment), built and recorded"
+$TIME "$KJP" pay --stage 2025/1 --months 2025-01..2025-03 --format json | tee "$DIR/pay.json"
 FILE=$(sed -n 's/.*"file":"\([^"]*\)".*/\1/p' "$DIR/pay.json")
 echo "== 1b. the same batch again (nothing owed: the recorded batch returned)"
-$TIME "$KJP" pay --stage 2025/1 --months 2025-01..2025-06 --format json
+$TIME "$KJP" pay --stage 2025/1 --months 2025-01..2025-03 --format json
 
 "$KJP" bank simulate-return "$FILE" --fail-rate 0.02 --out "$DIR/return.csv"
 echo "== 2. the return file reconciled"

@@ -560,6 +560,7 @@ pub async fn simulate_accounts(
     store: &Store,
     stage: Stage,
     seed: u64,
+    all_active: bool,
 ) -> anyhow::Result<(String, kjp_synth::bank::AccountsMix)> {
     let names = store.recipient_names(stage).await?;
     let recipients = store.recipients(stage).await?;
