@@ -334,6 +334,62 @@ pub async fn ensure_file(store: &Store, batch: &Batch, out: &Path) -> Result<Pat
     Ok(path)
 }
 
+/// What paying needs about every recipient as the decree stands now: amendment 0 in one
+/// query, then each amendment's changes applied in order (as `Store::recipients` does).
+async fn pay_inputs(
+    store: &Store,
+    stage: Stage,
+    months: &[i64; 6],
+) -> Result<Vec<kjp_store::money::PayInput>> {
+    let decrees = store.decrees(stage).await?;
+    let inputs = store.pay_inputs(stage, months).await?;
+    if decrees.len() <= 1 {
+        return Ok(inputs);
+    }
+    let mut map: BTreeMap<String, kjp_store::money::PayInput> =
+        inputs.into_iter().map(|i| (i.nik.clone(), i)).collect();
+    for d in decrees.iter().skip(1) {
+        for e in store.decree_entries(stage, d.amendment).await? {
+            match e.change.as_str() {
+                "removed" => {
+                    map.remove(&e.nik);
+                }
+                "added" | "changed" if e.status == "recipient" => {
+                    let nik: i64 =
+                        e.nik.parse().map_err(|_| StoreError::Corrupt(format!("decree NIK {:?}", e.nik)))?;
+                    let account = store.account(nik).await?;
+                    let paid = store.paid_bits(nik, months).await?;
+                    let a = account.unwrap_or(Account {
+                        nik,
+                        account: String::new(),
+                        holder: String::new(),
+                        status: String::new(),
+                        hold: String::new(),
+                    });
+                    map.insert(
+                        e.nik.clone(),
+                        kjp_store::money::PayInput {
+                            nik: e.nik,
+                            level: e.level,
+                            kelurahan: e.kelurahan,
+                            routine: e.routine,
+                            periodic: e.periodic,
+                            school_fee: e.school_fee,
+                            account: a.account,
+                            holder: a.holder,
+                            status: a.status,
+                            hold: a.hold,
+                            paid: i64::from(paid),
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(map.into_values().collect())
+}
+
 /// `kjp pay --stage S --months A..B`: one line per recipient owed a month in the range
 /// (not paid yet, not stopped by a sanction, with an active account), recorded with its
 /// months in one transaction, then the file written. Building it again returns the same
@@ -349,47 +405,38 @@ pub async fn pay(
     if store.decrees(stage).await?.is_empty() {
         return Err(MoneyError::NotDecreed(stage));
     }
-    progress("read recipients and accounts", 0, 4);
-    let recipients = store.recipients(stage).await?;
-    progress("read recipients and accounts", 1, 4);
-    let accounts = store.accounts().await?;
-    progress("read recipients and accounts", 2, 4);
+    progress("read recipients and accounts", 0, 2);
     let months = stage_months(stage);
-    let paid = store.paid_months(&months).await?;
+    let inputs = pay_inputs(store, stage, &months).await?;
     let stops = store.sanction_stops().await?;
-    progress("read recipients and accounts", 3, 4);
-    let names = store.recipient_names(stage).await?;
-    progress("read recipients and accounts", 4, 4);
+    progress("read recipients and accounts", 2, 2);
 
-    let total = recipients.len() as u64;
-    let mut lines = Vec::new();
+    let total = inputs.len() as u64;
+    let mut lines = Vec::with_capacity(inputs.len());
     let mut withheld = Vec::new();
-    for (i, r) in recipients.iter().enumerate() {
+    for (i, r) in inputs.into_iter().enumerate() {
         if i % 100_000 == 0 {
             progress("build lines", i as u64, total);
         }
         let nik: i64 = r.nik.parse().map_err(|_| StoreError::Corrupt(format!("decree NIK {:?}", r.nik)))?;
-        let already = Months::from_bits(paid.get(&nik).copied().unwrap_or(0)).unwrap_or(Months::ALL);
+        let already = Months::from_bits(r.paid as u8).unwrap_or(Months::ALL);
         let stopped = stops.get(&nik).map_or(Months::NONE, |stop| {
             (0..6).filter(|i| months[*i] >= *stop).fold(Months::NONE, Months::with)
         });
-        let account = accounts.get(&nik);
-        let status = account.and_then(|a| AccountStatus::parse(&a.status));
+        let status = AccountStatus::parse(&r.status);
         let parts = MonthlyParts { routine: r.routine, periodic: r.periodic, school_fee: r.school_fee };
-        let held = account.is_some_and(|a| !a.hold.is_empty());
-        match money::owed(range, already, stopped, status, held) {
+        match money::owed(range, already, stopped, status, !r.hold.is_empty()) {
             Ok(m) if m.is_empty() => {}
             Ok(m) => {
                 let a = money::line_amounts(parts, m);
-                let account = account.expect("an active account exists");
                 lines.push(PayLine {
                     line: lines.len() as i64 + 1,
                     nik,
                     months: i64::from(m.bits()),
-                    name: names.get(&nik).cloned().unwrap_or_else(|| account.holder.clone()),
-                    account: account.account.clone(),
-                    level: r.level.clone(),
-                    kelurahan: r.kelurahan.clone(),
+                    name: r.holder,
+                    account: r.account,
+                    level: r.level,
+                    kelurahan: r.kelurahan,
                     routine: a.routine,
                     periodic: a.periodic,
                     school_fee: a.school_fee,
@@ -407,7 +454,6 @@ pub async fn pay(
         }
     }
     progress("build lines", total, total);
-    drop(recipients);
 
     let withheld_file = if withheld.is_empty() {
         None
@@ -633,8 +679,6 @@ pub async fn reconcile(
     progress("check lines", batch.lines as u64, batch.lines as u64);
 
     // Money in equals money out, before anything is recorded.
-    let failed_sum: i64 = failures.iter().map(|(_, _, l)| l.amount).sum();
-    let credited_sum = batch.total - failed_sum;
     let lines_sum: i64 = lines.iter().map(|l| l.amount).sum();
     if lines_sum != batch.total {
         return Err(StoreError::Corrupt(format!(
@@ -657,16 +701,20 @@ pub async fn reconcile(
         ))
         .into());
     }
-    let _ = credited_sum;
     // Who was not paid and why: from the database, so a second reconcile reports the same.
+    // (The lines were read before this return was applied, unless it was applied before.)
+    let failed_now: HashMap<i64, FailReason> =
+        returns.iter().zip(&failures).map(|(r, f)| (r.line, f.1)).collect();
     let mut unpaid = Vec::new();
     let mut by_reason: BTreeMap<FailReason, (i64, i64)> = BTreeMap::new();
-    for l in
-        lines.iter().filter(|l| l.status == "failed" || failures.iter().any(|(r, _, _)| r.line == l.line))
-    {
-        let reason = FailReason::parse(&l.reason)
-            .or_else(|| failures.iter().find(|(r, _, _)| r.line == l.line).map(|(_, f, _)| *f))
-            .unwrap_or(FailReason::UnknownAccount);
+    for l in &lines {
+        let reason = match failed_now.get(&l.line) {
+            Some(f) => *f,
+            None if l.status == "failed" => FailReason::parse(&l.reason).ok_or_else(|| {
+                StoreError::Corrupt(format!("line {}: failure reason {:?}", l.line, l.reason))
+            })?,
+            None => continue,
+        };
         let e = by_reason.entry(reason).or_default();
         e.0 += 1;
         e.1 += l.amount;

@@ -137,6 +137,11 @@ pub struct AuditEntry {
 
 const BATCH_COLUMNS: &str = "batch, stage, months, seq, lines, total, file_name, file_sha256, created_at, \
      created_by, return_sha256, reconciled_at";
+/// A line's status as reconciled: a line still `sent` in a batch whose return file was
+/// applied was credited (`l` is the line, `b` its batch).
+const EFFECTIVE_STATUS: &str =
+    "CASE WHEN l.status = 'sent' AND b.return_sha256 <> '' THEN 'credited' ELSE l.status END";
+
 const LINE_COLUMNS: &str =
     "batch, line, nik, months, name, account, level, kelurahan, routine, periodic, school_fee, amount, status, reason";
 
@@ -276,6 +281,50 @@ fn ledger_sql(months: &[i64; 6]) -> String {
     )
 }
 
+/// The rows of a JSON array of arrays bound as parameter `$n`, as a table with one
+/// column `value` (each element; `value ->> 0` is its first field as text).
+fn json_rows(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_each(${n})"),
+        Backend::Postgres => format!("json_array_elements(${n}::json) AS je(value)"),
+    }
+}
+
+/// The elements of a flat JSON array bound as parameter `$n`, as a table with one text
+/// column `value`.
+fn json_values(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_each(${n})"),
+        Backend::Postgres => format!("json_array_elements_text(${n}::json) AS je(value)"),
+    }
+}
+
+/// An aggregate turning rows of `fields` into one JSON array of arrays (text).
+fn json_agg(backend: Backend, fields: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_group_array(json_array({fields}))"),
+        Backend::Postgres => format!("CAST(json_agg(json_build_array({fields})) AS TEXT)"),
+    }
+}
+
+/// One recipient of amendment 0 with what paying needs: the decree's amounts, the
+/// account (if any) and the months already paid.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct PayInput {
+    pub nik: String,
+    pub level: String,
+    pub kelurahan: String,
+    pub routine: i64,
+    pub periodic: i64,
+    pub school_fee: i64,
+    pub account: String,
+    pub holder: String,
+    /// Empty when there is no account.
+    pub status: String,
+    pub hold: String,
+    pub paid: i64,
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
@@ -413,6 +462,54 @@ impl Store {
         Ok(out)
     }
 
+    /// The recipients of a stage's decree (amendment 0) joined with their accounts and
+    /// the months of `months` already paid, in one query returning one JSON text: a
+    /// row-per-recipient stream costs several microseconds a row in the driver.
+    pub async fn pay_inputs(&self, stage: kjp_domain::Stage, months: &[i64; 6]) -> Result<Vec<PayInput>> {
+        let cases: String =
+            months.iter().enumerate().map(|(i, m)| format!(" WHEN {m} THEN {}", 1 << i)).collect();
+        let agg = json_agg(
+            self.backend,
+            "e.nik, e.level, e.kelurahan, e.routine, e.periodic, e.school_fee, COALESCE(a.account, ''), \
+             COALESCE(a.holder, ''), COALESCE(a.status, ''), COALESCE(a.hold, ''), COALESCE(p.bits, 0)",
+        );
+        let sql = format!(
+            "SELECT {agg} FROM decree_entries e \
+             LEFT JOIN accounts a ON a.nik = CAST(e.nik AS BIGINT) \
+             LEFT JOIN (SELECT nik, CAST(SUM(CASE month{cases} ELSE 0 END) AS BIGINT) AS bits FROM payment_months \
+                        WHERE month BETWEEN $2 AND $3 GROUP BY nik) p ON p.nik = CAST(e.nik AS BIGINT) \
+             WHERE e.stage = $1 AND e.amendment = 0 AND e.status = 'recipient'"
+        );
+        let text: Option<String> = sqlx::query(&sql)
+            .bind(stage.to_string())
+            .bind(months[0])
+            .bind(months[5])
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let Some(text) = text else { return Ok(Vec::new()) };
+        let mut rows: Vec<PayInput> =
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("pay inputs: {e}")))?;
+        rows.sort_unstable_by(|a, b| a.nik.cmp(&b.nik));
+        Ok(rows)
+    }
+
+    /// The months of `months` already paid to one child, as a bit set.
+    pub async fn paid_bits(&self, nik: i64, months: &[i64; 6]) -> Result<u8> {
+        let rows = sqlx::query("SELECT month FROM payment_months WHERE nik = $1")
+            .bind(nik)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut bits = 0u8;
+        for r in &rows {
+            let m: i32 = r.try_get(0)?;
+            if let Some(i) = months.iter().position(|x| *x == i64::from(m)) {
+                bits |= 1 << i;
+            }
+        }
+        Ok(bits)
+    }
+
     /// Names of a stage's eligible children, by NIK (what a payment line says).
     pub async fn recipient_names(&self, stage: kjp_domain::Stage) -> Result<HashMap<i64, String>> {
         let mut out = HashMap::new();
@@ -449,32 +546,42 @@ impl Store {
         rows.iter().map(batch_from).collect()
     }
 
-    /// A batch's lines, in line order.
+    /// A batch's lines, in line order (one JSON text from the database, see `pay_inputs`).
     pub async fn batch_lines(&self, batch: &str) -> Result<Vec<PayLine>> {
-        let mut out = Vec::new();
-        let sql = format!("SELECT {LINE_COLUMNS} FROM pay_lines WHERE batch = $1 ORDER BY line");
-        let mut rows = sqlx::query(&sql).bind(batch).fetch(&self.pool);
-        while let Some(r) = rows.try_next().await? {
-            out.push(line_from(&r)?);
-        }
-        Ok(out)
-    }
-
-    /// Every line about one child, oldest batch first.
-    pub async fn lines_of(&self, nik: i64) -> Result<Vec<(Batch, PayLine)>> {
-        let rows = sqlx::query(
-            "SELECT b.batch AS bb, l.* FROM pay_lines l JOIN pay_batches b ON b.batch = l.batch WHERE l.nik = $1 ORDER BY b.seq",
-        )
-        .bind(nik)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::new();
-        for r in &rows {
-            let id: String = r.try_get("bb")?;
-            let b =
-                self.batch(&id).await?.ok_or_else(|| StoreError::Corrupt(format!("batch {id} vanished")))?;
-            out.push((b, line_from(r)?));
-        }
+        let agg = json_agg(
+            self.backend,
+            &format!(
+                "l.line, l.nik, l.months, l.name, l.account, l.level, l.kelurahan, l.routine, l.periodic, l.school_fee, \
+                 l.amount, {EFFECTIVE_STATUS}, l.reason"
+            ),
+        );
+        let sql = format!(
+            "SELECT {agg} FROM pay_lines l JOIN pay_batches b ON b.batch = l.batch WHERE l.batch = $1"
+        );
+        let text: Option<String> = sqlx::query(&sql).bind(batch).fetch_one(&self.pool).await?.try_get(0)?;
+        let Some(text) = text else { return Ok(Vec::new()) };
+        type Raw = (i64, i64, i64, String, String, String, String, i64, i64, i64, i64, String, String);
+        let raw: Vec<Raw> =
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("batch lines: {e}")))?;
+        let mut out: Vec<PayLine> = raw
+            .into_iter()
+            .map(|r| PayLine {
+                line: r.0,
+                nik: r.1,
+                months: r.2,
+                name: r.3,
+                account: r.4,
+                level: r.5,
+                kelurahan: r.6,
+                routine: r.7,
+                periodic: r.8,
+                school_fee: r.9,
+                amount: r.10,
+                status: r.11,
+                reason: r.12,
+            })
+            .collect();
+        out.sort_unstable_by_key(|l| l.line);
         Ok(out)
     }
 
@@ -516,28 +623,35 @@ impl Store {
         sqlx::query("PRAGMA cache_size = -262144").execute(&mut *tx).await?;
         let seq = insert_batch_row(&mut tx, b).await?;
         let _ = seq;
-        for chunk in lines.chunks(2000) {
-            let sql =
-                values_sql(self.backend, &format!("INSERT INTO pay_lines ({LINE_COLUMNS})"), 14, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for l in chunk {
-                q = q
-                    .bind(&b.batch)
-                    .bind(l.line as i32)
-                    .bind(l.nik)
-                    .bind(l.months as i32)
-                    .bind(&l.name)
-                    .bind(&l.account)
-                    .bind(&l.level)
-                    .bind(&l.kelurahan)
-                    .bind(l.routine)
-                    .bind(l.periodic)
-                    .bind(l.school_fee)
-                    .bind(l.amount)
-                    .bind(&l.status)
-                    .bind(&l.reason);
-            }
-            q.execute(&mut *tx).await?;
+        // The lines go in as JSON text, a chunk at a time, expanded by SQLite itself:
+        // binding fourteen values a row costs more than SQLite's insert.
+        let insert = format!(
+            "INSERT INTO pay_lines ({LINE_COLUMNS}) SELECT $1, CAST(value ->> 0 AS INTEGER), CAST(value ->> 1 AS BIGINT), \
+             CAST(value ->> 2 AS INTEGER), value ->> 3, value ->> 4, value ->> 5, value ->> 6, CAST(value ->> 7 AS BIGINT), \
+             CAST(value ->> 8 AS BIGINT), CAST(value ->> 9 AS BIGINT), CAST(value ->> 10 AS BIGINT), 'sent', '' FROM {}",
+            json_rows(self.backend, 2)
+        );
+        for chunk in lines.chunks(50_000) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|l| {
+                    (
+                        l.line,
+                        l.nik,
+                        l.months,
+                        &l.name,
+                        &l.account,
+                        &l.level,
+                        &l.kelurahan,
+                        l.routine,
+                        l.periodic,
+                        l.school_fee,
+                        l.amount,
+                    )
+                })
+                .collect();
+            let json = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(&insert).bind(&b.batch).bind(json).execute(&mut *tx).await?;
         }
         sqlx::query(&ledger_sql(months)).bind(&b.batch).execute(&mut *tx).await?;
         let aseq = next_audit_seq(&mut *tx).await?;
@@ -635,31 +749,44 @@ impl Store {
                 )))
             }
         }
+        // The failures go in as JSON arrays of line numbers and of NIKs, one statement
+        // per reason rather than one per line.
+        let from = json_values(self.backend, 2);
+        let mut by_reason: std::collections::BTreeMap<&str, (Vec<i64>, Vec<i64>)> = Default::default();
         for f in failures {
-            sqlx::query("UPDATE pay_lines SET status = 'failed', reason = $3 WHERE batch = $1 AND line = $2")
-                .bind(batch)
-                .bind(f.line as i32)
-                .bind(&f.failure)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE accounts SET hold = $2 WHERE nik = $1")
-                .bind(f.nik)
-                .bind(&f.failure)
-                .execute(&mut *tx)
-                .await?;
-            for m in &f.months {
-                sqlx::query("DELETE FROM payment_months WHERE nik = $1 AND month = $2 AND batch = $3")
-                    .bind(f.nik)
-                    .bind(*m as i32)
-                    .bind(batch)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let e = by_reason.entry(f.failure.as_str()).or_default();
+            e.0.push(f.line);
+            e.1.push(f.nik);
         }
-        sqlx::query("UPDATE pay_lines SET status = 'credited' WHERE batch = $1 AND status = 'sent'")
+        for (reason, (lines, niks)) in &by_reason {
+            let lines = serde_json::to_string(lines).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let niks = serde_json::to_string(niks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(&format!(
+                "UPDATE pay_lines SET status = 'failed', reason = $3 \
+                 WHERE batch = $1 AND line IN (SELECT CAST(value AS INTEGER) FROM {from})"
+            ))
             .bind(batch)
+            .bind(&lines)
+            .bind(*reason)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(&format!(
+                "UPDATE accounts SET hold = $1 WHERE nik IN (SELECT CAST(value AS BIGINT) FROM {from})"
+            ))
+            .bind(*reason)
+            .bind(&niks)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&format!(
+                "DELETE FROM payment_months WHERE batch = $1 AND nik IN (SELECT CAST(value AS BIGINT) FROM {from})"
+            ))
+            .bind(batch)
+            .bind(&niks)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Every other line is credited: recorded once on the batch (`return_sha256`), not
+        // by rewriting hundreds of thousands of lines (see `EFFECTIVE_STATUS`).
         sqlx::query("UPDATE pay_batches SET return_sha256 = $2, reconciled_at = $3 WHERE batch = $1")
             .bind(batch)
             .bind(return_sha256)
@@ -682,13 +809,11 @@ impl Store {
 
     /// Count and sum of a batch's lines by status.
     pub async fn batch_status_totals(&self, batch: &str) -> Result<Vec<(String, i64, i64)>> {
-        let rows = sqlx::query(
-            "SELECT status, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM pay_lines \
-             WHERE batch = $1 GROUP BY status ORDER BY status",
-        )
-        .bind(batch)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT {EFFECTIVE_STATUS} AS st, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) \
+             FROM pay_lines l JOIN pay_batches b ON b.batch = l.batch WHERE l.batch = $1 GROUP BY 1 ORDER BY 1"
+        );
+        let rows = sqlx::query(&sql).bind(batch).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
     }
 
@@ -707,9 +832,10 @@ impl Store {
 
     /// The total credited to a child over every batch.
     pub async fn credited_total(&self, nik: i64) -> Result<i64> {
-        Ok(sqlx::query(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM pay_lines WHERE nik = $1 AND status = 'credited'",
-        )
+        Ok(sqlx::query(&format!(
+            "SELECT CAST(COALESCE(SUM(l.amount), 0) AS BIGINT) FROM pay_lines l JOIN pay_batches b ON b.batch = l.batch \
+             WHERE l.nik = $1 AND {EFFECTIVE_STATUS} = 'credited'"
+        ))
         .bind(nik)
         .fetch_one(&self.pool)
         .await?
