@@ -198,26 +198,6 @@ fn batch_from(r: &sqlx::any::AnyRow) -> Result<Batch> {
     })
 }
 
-fn line_from(r: &sqlx::any::AnyRow) -> Result<PayLine> {
-    let line: i32 = r.try_get("line")?;
-    let months: i32 = r.try_get("months")?;
-    Ok(PayLine {
-        line: i64::from(line),
-        nik: r.try_get("nik")?,
-        months: i64::from(months),
-        name: r.try_get("name")?,
-        account: r.try_get("account")?,
-        level: r.try_get("level")?,
-        kelurahan: r.try_get("kelurahan")?,
-        routine: r.try_get("routine")?,
-        periodic: r.try_get("periodic")?,
-        school_fee: r.try_get("school_fee")?,
-        amount: r.try_get("amount")?,
-        status: r.try_get("status")?,
-        reason: r.try_get("reason")?,
-    })
-}
-
 fn sanction_from(r: &sqlx::any::AnyRow) -> Result<Sanction> {
     let seq: i32 = r.try_get("seq")?;
     let stop: i32 = r.try_get("stop_from")?;
