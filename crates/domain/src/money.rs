@@ -5,7 +5,7 @@
 //! Nothing here touches the database or a file: `kjp pay`, `kjp reconcile` and
 //! `kjp transactions import` feed these functions and store what they return.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono::{Datelike, NaiveDate};
@@ -430,18 +430,111 @@ impl MoneyPolicy {
 
 // ------------------------------------------------------------------------ card rules
 
+/// A short identifier (a merchant or a terminal, at most 23 bytes) kept inline: a month
+/// of card transactions has millions, and an allocation each would dominate screening.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Code {
+    len: u8,
+    bytes: [u8; 23],
+}
+
+impl Code {
+    pub const MAX: usize = 23;
+    pub fn new(s: &str) -> Option<Code> {
+        if s.is_empty() || s.len() > Code::MAX {
+            return None;
+        }
+        let mut bytes = [0u8; 23];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(Code { len: s.len() as u8, bytes })
+    }
+    pub fn as_str(&self) -> &str {
+        // Built from a &str, cut at its own length: always UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A cash withdrawal or a purchase, from the bank's card feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardTxn {
     pub line: u64,
     pub nik: u64,
     pub date: NaiveDate,
     pub cash: bool,
     pub amount: i64,
-    /// Merchant category code (purchases; `6011` for an ATM).
-    pub mcc: String,
+    /// Merchant category code (purchases; `6011` for an ATM), 0 to 9999.
+    pub mcc: u16,
     /// The merchant (purchases) or the terminal (ATM).
-    pub merchant: String,
+    pub merchant: Code,
+}
+
+/// A fast hasher for integer keys (FxHash's multiply-rotate); the maps here hold
+/// millions of entries and need no protection against chosen keys.
+#[derive(Default, Clone, Copy)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+/// `year * 12 + month - 1`: a month as one number.
+fn month_key(d: NaiveDate) -> u32 {
+    (d.year() as u32) * 12 + d.month0()
+}
+
+fn month_label(key: u32) -> String {
+    format!("{:04}-{:02}", key / 12, key % 12 + 1)
+}
+
+/// What each card spent: `(nik, cash, purchases)`, in NIK order.
+pub fn spending(txns: &[CardTxn]) -> Vec<(u64, i64, i64)> {
+    let mut by: FxMap<u64, (i64, i64)> = FxMap::default();
+    for t in txns {
+        let e = by.entry(t.nik).or_default();
+        if t.cash {
+            e.0 += t.amount;
+        } else {
+            e.1 += t.amount;
+        }
+    }
+    let mut out: Vec<(u64, i64, i64)> = by.into_iter().map(|(n, (c, p))| (n, c, p)).collect();
+    out.sort_unstable();
+    out
 }
 
 /// What a flag is about.
@@ -490,81 +583,107 @@ pub struct Flag {
 /// merchant serving more cards a day than the rules allow. Deterministic order.
 pub fn screen(txns: &[CardTxn], rules: &CardRules, cash_limit: i64) -> Vec<Flag> {
     const KEEP_LINES: usize = 10;
+    let mut allowed = vec![false; 10_000];
+    for code in rules.allowed.keys() {
+        if let Ok(i) = code.parse::<usize>() {
+            allowed[i % 10_000] = true;
+        }
+    }
     let mut flags = Vec::new();
-    let month = |d: NaiveDate| format!("{:04}-{:02}", d.year(), d.month());
-    // Per card and month: cash total and its lines.
-    let mut cash: HashMap<(u64, i32, u32), (i64, Vec<u64>)> = HashMap::new();
-    type Count = (i64, Vec<u64>);
-    let mut small: HashMap<(u64, i32, u32, &str), Count> = HashMap::new();
-    let mut cards: HashMap<(&str, NaiveDate), HashSet<u64>> = HashMap::new();
+    // Per card and month: cash; per card, month and terminal: small withdrawals.
+    let mut cash: FxMap<(u64, u32), i64> = FxMap::default();
+    let mut small: FxMap<(u64, u32, Code), i64> = FxMap::default();
+    let mut visits: Vec<(Code, NaiveDate, u64)> = Vec::with_capacity(txns.len());
     for t in txns {
-        let key = (t.nik, t.date.year(), t.date.month());
+        let month = month_key(t.date);
         if t.cash {
-            let e = cash.entry(key).or_default();
-            e.0 += t.amount;
-            if e.1.len() < KEEP_LINES {
-                e.1.push(t.line);
-            }
+            *cash.entry((t.nik, month)).or_default() += t.amount;
             if t.amount <= rules.small_withdrawal_max {
-                let e = small.entry((t.nik, key.1, key.2, t.merchant.as_str())).or_default();
-                e.0 += 1;
-                if e.1.len() < KEEP_LINES {
-                    e.1.push(t.line);
-                }
+                *small.entry((t.nik, month, t.merchant)).or_default() += 1;
             }
         } else {
-            if !rules.allowed.contains_key(&t.mcc) {
+            if !allowed[usize::from(t.mcc) % 10_000] {
                 flags.push(Flag {
                     kind: FlagKind::CategoryNotAllowed,
-                    period: month(t.date),
+                    period: month_label(month),
                     nik: t.nik,
-                    merchant: format!("{} (category {})", t.merchant, t.mcc),
+                    merchant: format!("{} (category {:04})", t.merchant, t.mcc),
                     value: t.amount,
                     limit: 0,
                     lines: vec![t.line],
                 });
             }
-            cards.entry((t.merchant.as_str(), t.date)).or_default().insert(t.nik);
+            visits.push((t.merchant, t.date, t.nik));
         }
     }
-    for ((nik, y, m), (total, lines)) in cash {
-        if total > cash_limit {
-            flags.push(Flag {
-                kind: FlagKind::CashOverLimit,
-                period: format!("{y:04}-{m:02}"),
-                nik,
-                merchant: String::new(),
-                value: total,
-                limit: cash_limit,
-                lines,
-            });
+    let over: FxMap<(u64, u32), i64> = cash.into_iter().filter(|(_, total)| *total > cash_limit).collect();
+    let series: FxMap<(u64, u32, Code), i64> =
+        small.into_iter().filter(|(_, n)| *n >= rules.small_withdrawals_per_terminal).collect();
+    // The lines behind each flag (few flags: a second pass over the cash lines).
+    let mut over_lines: FxMap<(u64, u32), Vec<u64>> = FxMap::default();
+    let mut series_lines: FxMap<(u64, u32, Code), Vec<u64>> = FxMap::default();
+    if !over.is_empty() || !series.is_empty() {
+        for t in txns.iter().filter(|t| t.cash) {
+            let month = month_key(t.date);
+            if over.contains_key(&(t.nik, month)) {
+                let v = over_lines.entry((t.nik, month)).or_default();
+                if v.len() < KEEP_LINES {
+                    v.push(t.line);
+                }
+            }
+            if t.amount <= rules.small_withdrawal_max && series.contains_key(&(t.nik, month, t.merchant)) {
+                let v = series_lines.entry((t.nik, month, t.merchant)).or_default();
+                if v.len() < KEEP_LINES {
+                    v.push(t.line);
+                }
+            }
         }
     }
-    for ((nik, y, m, terminal), (count, lines)) in small {
-        if count >= rules.small_withdrawals_per_terminal {
-            flags.push(Flag {
-                kind: FlagKind::SmallWithdrawals,
-                period: format!("{y:04}-{m:02}"),
-                nik,
-                merchant: terminal.to_string(),
-                value: count,
-                limit: rules.small_withdrawals_per_terminal,
-                lines,
-            });
-        }
+    for ((nik, month), total) in over {
+        flags.push(Flag {
+            kind: FlagKind::CashOverLimit,
+            period: month_label(month),
+            nik,
+            merchant: String::new(),
+            value: total,
+            limit: cash_limit,
+            lines: over_lines.remove(&(nik, month)).unwrap_or_default(),
+        });
     }
-    for ((merchant, day), set) in cards {
-        if set.len() as i64 > rules.merchant_cards_per_day {
+    for ((nik, month, terminal), count) in series {
+        flags.push(Flag {
+            kind: FlagKind::SmallWithdrawals,
+            period: month_label(month),
+            nik,
+            merchant: terminal.to_string(),
+            value: count,
+            limit: rules.small_withdrawals_per_terminal,
+            lines: series_lines.remove(&(nik, month, terminal)).unwrap_or_default(),
+        });
+    }
+    // Distinct cards per merchant and day: sort the visits, count the runs.
+    visits.sort_unstable();
+    visits.dedup();
+    let mut i = 0;
+    while i < visits.len() {
+        let (merchant, day, _) = visits[i];
+        let mut j = i;
+        while j < visits.len() && visits[j].0 == merchant && visits[j].1 == day {
+            j += 1;
+        }
+        let cards = (j - i) as i64;
+        if cards > rules.merchant_cards_per_day {
             flags.push(Flag {
                 kind: FlagKind::MerchantManyCards,
                 period: day.to_string(),
                 nik: 0,
                 merchant: merchant.to_string(),
-                value: set.len() as i64,
+                value: cards,
                 limit: rules.merchant_cards_per_day,
                 lines: Vec::new(),
             });
         }
+        i = j;
     }
     flags.sort();
     flags
@@ -659,8 +778,8 @@ mod tests {
             date: NaiveDate::from_ymd_opt(2025, 2, day).unwrap(),
             cash,
             amount,
-            mcc: mcc.into(),
-            merchant: merchant.into(),
+            mcc: mcc.parse().unwrap(),
+            merchant: Code::new(merchant).unwrap(),
         }
     }
 

@@ -791,9 +791,10 @@ pub fn parse_card_feed(
         .par_iter()
         .zip(first_lines.par_iter())
         .map(|((s, e), first)| {
-            let mut txns = Vec::new();
+            let mut txns = Vec::with_capacity((e - s) / 60);
             let mut errors = Vec::new();
             let mut rows = 0;
+            let mut last = None;
             for (i, raw) in body[*s..*e].split(|b| *b == b'\n').enumerate() {
                 let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
                 if raw.is_empty() {
@@ -801,7 +802,7 @@ pub fn parse_card_feed(
                 }
                 rows += 1;
                 let line = first + i as u64;
-                match card_row(raw, line) {
+                match card_row(raw, line, &mut last) {
                     Ok(t) => txns.push(t),
                     Err((column, reason)) => errors.push(RowError { line, column, reason }),
                 }
@@ -821,16 +822,33 @@ pub fn parse_card_feed(
 }
 
 /// One card feed row. The feed has no quoted fields (ids, codes and numbers only).
-fn card_row(raw: &[u8], line: u64) -> Field<money::CardTxn> {
+/// `last` remembers the previous row's NIK: a feed lists a card's transactions together,
+/// and checking a NIK's region and date once per card is enough.
+fn card_row(raw: &[u8], line: u64, last: &mut Option<(Vec<u8>, u64)>) -> Field<money::CardTxn> {
     let h = CARD_HEADER;
     let s = std::str::from_utf8(raw).map_err(|_| ("", "not valid UTF-8".to_string()))?;
-    let f: Vec<&str> = s.split(',').map(str::trim).collect();
-    if f.len() != h.len() {
-        return Err(("", format!("{} fields; expected {} ({})", f.len(), h.len(), h.join(","))));
+    let mut f = [""; 7];
+    let mut n = 0;
+    for part in s.split(',') {
+        if n < 7 {
+            f[n] = part.trim();
+        }
+        n += 1;
+    }
+    if n != h.len() {
+        return Err(("", format!("{n} fields; expected {} ({})", h.len(), h.join(","))));
     }
     let need = |i: usize| if f[i].is_empty() { Err((h[i], "is empty".to_string())) } else { Ok(f[i]) };
     need(0)?;
-    let nik = Nik::parse(need(1)?).map_err(|e| (h[1], e.to_string()))?.as_u64();
+    let raw_nik = need(1)?;
+    let nik = match last {
+        Some((bytes, nik)) if bytes.as_slice() == raw_nik.as_bytes() => *nik,
+        _ => {
+            let nik = Nik::parse(raw_nik).map_err(|e| (h[1], e.to_string()))?.as_u64();
+            *last = Some((raw_nik.as_bytes().to_vec(), nik));
+            nik
+        }
+    };
     let time = need(2)?;
     let date = time
         .get(..10)
@@ -850,8 +868,11 @@ fn card_row(raw: &[u8], line: u64) -> Field<money::CardTxn> {
     if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) {
         return Err((h[5], format!("{mcc:?} is not a 4-digit merchant category code")));
     }
+    let mcc: u16 = mcc.parse().map_err(|_| (h[5], format!("{mcc:?} is not a number")))?;
     let merchant = need(6)?;
-    Ok(money::CardTxn { line, nik, date, cash, amount, mcc: mcc.to_string(), merchant: merchant.to_string() })
+    let merchant = money::Code::new(merchant)
+        .ok_or_else(|| (h[6], format!("{merchant:?} is longer than {} characters", money::Code::MAX)))?;
+    Ok(money::CardTxn { line, nik, date, cash, amount, mcc, merchant })
 }
 
 /// `kjp transactions import FILE`: screens the feed with the card rules in force on each
@@ -865,9 +886,10 @@ pub async fn import_transactions(
     progress: &(dyn Fn(&str, u64, u64) + Sync),
 ) -> Result<TransactionsImported> {
     let bytes = std::fs::read(path).map_err(io(path))?;
-    let sha = sha256_hex(&bytes);
     progress("read and screen", 0, 3);
-    let (txns, errors, rows) = parse_card_feed(&path.display().to_string(), &bytes)?;
+    let name = path.display().to_string();
+    let (sha, parsed) = rayon::join(|| sha256_hex(&bytes), || parse_card_feed(&name, &bytes));
+    let (txns, errors, rows) = parsed?;
     drop(bytes);
     progress("read and screen", 1, 3);
     let day = txns.iter().map(|t| t.date).min().unwrap_or(NaiveDate::MIN);
@@ -884,20 +906,9 @@ pub async fn import_transactions(
         .ok_or_else(|| MoneyError::Refused(format!("no cash_limit_monthly in force on {day}")))?;
     let flags = money::screen(&txns, rules, cash_limit);
     progress("read and screen", 2, 3);
-    let mut spending: HashMap<i64, (i64, i64)> = HashMap::new();
-    let (mut cash, mut purchases) = (0i64, 0i64);
-    for t in &txns {
-        let e = spending.entry(t.nik as i64).or_default();
-        if t.cash {
-            e.0 += t.amount;
-            cash += t.amount;
-        } else {
-            e.1 += t.amount;
-            purchases += t.amount;
-        }
-    }
-    let mut spending: Vec<(i64, i64, i64)> = spending.into_iter().map(|(n, (c, p))| (n, c, p)).collect();
-    spending.sort_unstable();
+    let spending: Vec<(i64, i64, i64)> =
+        money::spending(&txns).into_iter().map(|(n, c, p)| (n as i64, c, p)).collect();
+    let (cash, purchases) = spending.iter().fold((0, 0), |(c, p), s| (c + s.1, p + s.2));
     let stored: Vec<CardFlag> = flags
         .iter()
         .map(|f| CardFlag {

@@ -881,18 +881,15 @@ impl Store {
         .bind(&feed.imported_at)
         .execute(&mut *tx)
         .await?;
-        for chunk in spending.chunks(4000) {
-            let sql = values_sql(
-                self.backend,
-                "INSERT INTO card_spending (feed, nik, cash, purchases)",
-                4,
-                chunk.len(),
-            );
-            let mut q = sqlx::query(&sql);
-            for (nik, cash, purchases) in chunk {
-                q = q.bind(&feed.sha256).bind(*nik).bind(*cash).bind(*purchases);
-            }
-            q.execute(&mut *tx).await?;
+        // As JSON text, expanded by the database: one value bound per 100,000 cards.
+        let insert = format!(
+            "INSERT INTO card_spending (feed, nik, cash, purchases) SELECT $1, CAST(value ->> 0 AS BIGINT), \
+             CAST(value ->> 1 AS BIGINT), CAST(value ->> 2 AS BIGINT) FROM {}",
+            json_rows(self.backend, 2)
+        );
+        for chunk in spending.chunks(100_000) {
+            let json = serde_json::to_string(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(&insert).bind(&feed.sha256).bind(json).execute(&mut *tx).await?;
         }
         for (i, chunk) in flags.chunks(1000).enumerate() {
             let sql = values_sql(
