@@ -56,7 +56,7 @@ async fn decreed(store: &Store, dir: &Path) -> Stage {
 fn accounts_file(dir: &Path, name: &str, rows: &[(i64, &str)]) -> std::path::PathBuf {
     let mut text = String::from("nik,account,holder,status\n");
     for (nik, status) in rows {
-        text.push_str(&format!("{nik},{},Holder {nik},{status}\n", 1_000_000_000_000_000 + nik % 1_000_000));
+        text.push_str(&format!("{nik},{},Holder {nik} O'Neil,{status}\n", 1_000_000_000_000_000 + nik % 1_000_000));
     }
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -133,7 +133,7 @@ async fn run(db: &TestDb) {
     );
     assert!(
         text.contains(&format!(
-            "{},1,3171010403120001,Holder 3171010403120001,1000000000120001,2025-01;2025-02;2025-03,555000,345000,510000,1410000\n",
+            "{},1,3171010403120001,Holder 3171010403120001 O'Neil,1000000000120001,2025-01;2025-02;2025-03,555000,345000,510000,1410000\n",
             b1.batch
         )),
         "{text}"
