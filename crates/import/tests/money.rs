@@ -56,7 +56,10 @@ async fn decreed(store: &Store, dir: &Path) -> Stage {
 fn accounts_file(dir: &Path, name: &str, rows: &[(i64, &str)]) -> std::path::PathBuf {
     let mut text = String::from("nik,account,holder,status\n");
     for (nik, status) in rows {
-        text.push_str(&format!("{nik},{},Holder {nik} O'Neil,{status}\n", 1_000_000_000_000_000 + nik % 1_000_000));
+        text.push_str(&format!(
+            "{nik},{},Holder {nik} O'Neil,{status}\n",
+            1_000_000_000_000_000 + nik % 1_000_000
+        ));
     }
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
