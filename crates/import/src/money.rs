@@ -420,8 +420,10 @@ pub async fn pay(
         }
         let nik: i64 = r.nik.parse().map_err(|_| StoreError::Corrupt(format!("decree NIK {:?}", r.nik)))?;
         let already = Months::from_bits(r.paid as u8).unwrap_or(Months::ALL);
-        let stopped = stops.get(&nik).map_or(Months::NONE, |stop| {
-            (0..6).filter(|i| months[*i] >= *stop).fold(Months::NONE, Months::with)
+        let stopped = stops.get(&nik).map_or(Months::NONE, |ranges| {
+            (0..6)
+                .filter(|i| ranges.iter().any(|(from, to)| (*from..=*to).contains(&months[*i])))
+                .fold(Months::NONE, Months::with)
         });
         let status = AccountStatus::parse(&r.status);
         let parts = MonthlyParts { routine: r.routine, periodic: r.periodic, school_fee: r.school_fee };

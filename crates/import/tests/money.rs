@@ -253,6 +253,11 @@ async fn run(db: &TestDb) {
     assert!(lifted.is_some());
     assert!(store.lift_sanction(CAR_CONFLICT, "20100003", "again", "operator").await.unwrap().is_none());
     assert!(!store.sanction_status(CAR_CONFLICT).await.unwrap().unwrap().lifted_at.is_empty());
+    // The stopped months run to the end of the stage in which it was lifted, not forever.
+    let stops = store.sanction_stops().await.unwrap();
+    let (from, to) = stops[&CAR_CONFLICT][0];
+    assert_eq!(from, 202504);
+    assert!((202506..i64::MAX).contains(&to) && (to % 100 == 6 || to % 100 == 12), "{to}");
     let p = m::pay(&store, s, q2, &out, "t", &quiet).await.expect("pay q2 again");
     assert!(!p.new);
     assert_eq!(p.withheld.len(), 1);

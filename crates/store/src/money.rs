@@ -1076,19 +1076,33 @@ impl Store {
         Ok(self.sanctions(Some(nik)).await?.pop())
     }
 
-    /// The first stopped month (YYYYMM) per sanctioned child: every sanction, lifted or
-    /// not, stops its months (lifting makes the child proposable in a later stage; it does
-    /// not pay the stopped months).
-    pub async fn sanction_stops(&self) -> Result<HashMap<i64, i64>> {
-        let rows = sqlx::query("SELECT nik, stop_from FROM sanctions").fetch_all(&self.pool).await?;
-        let mut out: HashMap<i64, i64> = HashMap::new();
+    /// The months (YYYYMM, both ends inclusive) each sanction stops, per child. A sanction
+    /// in force stops every month from its `stop_from`; a lifted one stops them up to the
+    /// end of the stage (half-year) in which it was lifted: the stopped months are not paid
+    /// back, and a later stage that decrees the child again pays it.
+    pub async fn sanction_stops(&self) -> Result<HashMap<i64, Vec<(i64, i64)>>> {
+        let rows =
+            sqlx::query("SELECT nik, stop_from, lifted_at FROM sanctions").fetch_all(&self.pool).await?;
+        let mut out: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
         for r in &rows {
             let nik: i64 = r.try_get(0)?;
             let stop: i32 = r.try_get(1)?;
-            let e = out.entry(nik).or_insert(i64::from(stop));
-            *e = (*e).min(i64::from(stop));
+            let lifted: String = r.try_get(2)?;
+            out.entry(nik).or_default().push((i64::from(stop), stage_end(&lifted)));
         }
         Ok(out)
+    }
+}
+
+/// The last benefit month (YYYYMM) of the stage a timestamp falls in: June or December of
+/// its year. `i64::MAX` for an empty (not lifted) timestamp.
+fn stage_end(at: &str) -> i64 {
+    let year: Option<i64> = at.get(..4).and_then(|y| y.parse().ok());
+    let month: Option<i64> = at.get(5..7).and_then(|m| m.parse().ok());
+    match (year, month) {
+        (Some(y), Some(m)) if m <= 6 => y * 100 + 6,
+        (Some(y), Some(_)) => y * 100 + 12,
+        _ => i64::MAX,
     }
 }
 
@@ -1122,5 +1136,12 @@ mod tests {
         assert_eq!(super::sql_text("Adi").unwrap(), "'Adi'");
         assert_eq!(super::sql_text("O'Neil'); DROP TABLE x; --").unwrap(), "'O''Neil''); DROP TABLE x; --'");
         assert!(super::sql_text("a\0b").is_err());
+    }
+
+    #[test]
+    fn a_lifted_sanction_stops_months_to_the_end_of_its_stage() {
+        assert_eq!(super::stage_end(""), i64::MAX);
+        assert_eq!(super::stage_end("2025-03-20T10:00:00.000Z"), 202506);
+        assert_eq!(super::stage_end("2025-07-01T00:00:00.000Z"), 202512);
     }
 }
