@@ -2,6 +2,7 @@
 //! Each module only translates between the command line and the domain.
 
 pub mod eval;
+pub mod money;
 pub mod policy_show;
 pub mod progress;
 pub mod report;

@@ -150,6 +150,9 @@ enum Command {
     /// The audit log of the staff console.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Payments, the bank's files, card rules and sanctions (issue 6).
+    #[command(flatten)]
+    Money(kjp_cli::money::MoneyCommand),
 }
 
 #[derive(Subcommand)]
@@ -609,6 +612,7 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
         Rupiah::new(d.monthly_total),
         &d.sha256[..16]
     );
+    kjp_cli::money::demo(&store, stage, dir).await?;
     let entries = store.decree_entries(stage, 0).await?;
     let example = |status: &str| entries.iter().find(|e| e.status == status).map(|e| e.nik.clone());
     let (recipient, unfunded) = (example("recipient"), example("unfunded"));
@@ -743,6 +747,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo { scale, seed, dir, port, no_serve } => {
             return demo(scale, seed, &dir, port, no_serve).await
         }
+        Command::Money(command) => return kjp_cli::money::run(command).await,
         Command::Migrate => {
             let store = store().await?;
             let applied = store.migrations().await?;
@@ -1122,7 +1127,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Backup { .. }
         | Command::User(_)
         | Command::Audit(_)
-        | Command::Serve { .. }) => {
+        | Command::Serve { .. }
+        | Command::Money(_)) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             return runtime.block_on(run_async(command));
         }

@@ -9,6 +9,7 @@ pub mod conflict;
 pub mod facts;
 pub mod funding;
 pub mod ids;
+pub mod money;
 pub mod policy;
 pub mod regions;
 

@@ -193,6 +193,9 @@ struct RawPolicy {
     amounts: Vec<Spanned<RawAmounts>>,
     #[serde(default)]
     funding: Option<Spanned<RawFunding>>,
+    /// Read by `crate::money::MoneyPolicy::parse`.
+    #[serde(default, rename = "money")]
+    _money: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -595,6 +598,8 @@ pub struct Policy {
     /// Who is funded first when a stage's budget falls short; `None`: a stage of this
     /// policy cannot have a budget ceiling.
     pub funding: Option<Funding>,
+    /// The `[money]` section: card rules and the sanction catalogue.
+    pub money: crate::money::MoneyPolicy,
 }
 
 /// Reason codes the engine itself produces; a policy must give them texts.
@@ -982,6 +987,7 @@ impl Policy {
             group_ids,
             amounts,
             funding,
+            money: crate::money::MoneyPolicy::parse(file, text)?,
         })
     }
 

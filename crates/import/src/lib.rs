@@ -11,6 +11,7 @@ pub mod encode;
 pub mod fixture;
 pub mod funding;
 pub mod kjmu;
+pub mod money;
 pub mod snapshot;
 pub mod source;
 pub mod stage;

@@ -20,6 +20,7 @@ mod complaints;
 mod decree;
 mod funding;
 mod migrate;
+pub mod money;
 mod scoped;
 mod staff;
 

@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "drop_status_index", include_str!("../migrations/0003_drop_status_index.sql")),
     (4, "policies", include_str!("../migrations/0004_policies.sql")),
     (5, "funding_amendments", include_str!("../migrations/0005_funding_amendments.sql")),
+    (6, "money", include_str!("../migrations/0006_money.sql")),
     (20, "console", include_str!("../migrations/0020_console.sql")),
 ];
 

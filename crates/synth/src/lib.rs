@@ -64,6 +64,7 @@
 //! whose DTKS address is outside Jakarta while the civil registry domiciles them in it.
 
 mod alloc;
+pub mod bank;
 mod date;
 mod kel;
 pub mod kjmu;
