@@ -25,6 +25,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/cek", axum::routing::post(check_page))
         .route("/api/v1/status", get(check_json))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(crate::ops::readyz))
+        .route("/metrics", get(crate::ops::metrics))
         .route("/style.css", get(style))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
@@ -34,6 +36,7 @@ pub(crate) fn router(state: AppState) -> Router {
         // limited (their connections still have the header timeout).
         .merge(crate::console::router(state.clone()))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::ops::observe))
         .with_state(state)
 }
 
@@ -77,7 +80,8 @@ async fn rate_limit(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    if path == "/healthz" || path == "/style.css" || state.inner.limiter.allow(peer.ip()) {
+    let exempt = matches!(path, "/healthz" | "/readyz" | "/metrics" | "/style.css");
+    if exempt || state.inner.limiter.allow(peer.ip()) {
         return next.run(req).await;
     }
     let mut res = if path.starts_with("/api/") {
@@ -584,7 +588,7 @@ fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
-            eprintln!("template error: {e}");
+            tracing::error!("template error: {e}");
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
         }
     }
