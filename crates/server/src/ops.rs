@@ -200,9 +200,17 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
     let method = method_label(req.method());
     let route =
         req.extensions().get::<MatchedPath>().map_or_else(|| UNMATCHED.to_owned(), |p| p.as_str().to_owned());
+    // Decremented on drop: also when the client goes away and the request is cancelled.
+    struct InFlight<'a>(&'a Gauge);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
     ops.in_flight.inc();
+    let guard = InFlight(&ops.in_flight);
     let mut res = next.run(req).await;
-    ops.in_flight.dec();
+    drop(guard);
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
     ops.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
