@@ -128,22 +128,11 @@ enum Command {
     ///
     /// Answers come from an in-memory index built from the decreed stages at startup and
     /// rebuilt periodically; a stage not yet decreed answers "in process".
-    Serve {
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-        /// Address to listen on.
-        #[arg(long, default_value = "0.0.0.0")]
-        bind: std::net::IpAddr,
-        /// Requests per minute allowed per client address; 0 turns the limit off (load tests).
-        #[arg(long, visible_alias = "rate-limit", value_name = "N", default_value_t = 60)]
-        rate_per_minute: u32,
-        /// Rebuild the index from the database every this many seconds (SIGHUP rebuilds it now).
-        #[arg(long, default_value_t = 60)]
-        reload_secs: u64,
-        /// Days a complaint may stay open before the staff console shows it overdue.
-        #[arg(long, default_value_t = 14)]
-        complaint_sla_days: u32,
-    },
+    ///
+    /// Settings: defaults, then `--config FILE`, then `KJP_*` environment variables, then
+    /// these flags (docs/operations.md). Stops on Ctrl-C or SIGTERM after answering the
+    /// requests in flight.
+    Serve(kjp_cli::config::ServeArgs),
     /// Staff accounts of the console at /staff.
     #[command(subcommand)]
     User(UserCommand),
@@ -678,10 +667,7 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
         "Staff console at http://localhost:{}/staff  (sign in with an account above)",
         listener.local_addr()?.port()
     );
-    kjp_server::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    kjp_server::serve(listener, state, kjp_server::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -777,15 +763,20 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 data.display()
             );
         }
-        Command::Serve { port, bind, rate_per_minute, reload_secs, complaint_sla_days } => {
-            let store = store().await?;
+        Command::Serve(args) => {
+            let settings = args.settings(|k| std::env::var(k).ok())?;
+            kjp_server::init_logging(settings.log_format)?;
+            let (bind, port) = (settings.bind, settings.port);
+            let dir = std::env::var_os("KJP_DATA_DIR").map(PathBuf::from);
+            let store = Store::open(&settings.database_url, dir)
+                .await
+                .with_context(|| format!("opening the database {}", settings.database_url))?;
             let staff_store = store.clone();
-            let config = kjp_server::Config { rate_per_minute, ..Default::default() };
-            let state = kjp_server::AppState::load(store, Policy::kjp_plus(), config)
+            let state = kjp_server::AppState::load(store, Policy::kjp_plus(), settings.server())
                 .await
                 .context("building the status index")?;
             state.set_console(kjp_server::console::Settings {
-                sla_days: i64::from(complaint_sla_days),
+                sla_days: i64::from(settings.complaint_sla_days),
                 ..Default::default()
             });
             for (stage, children) in state.index().sizes() {
@@ -794,7 +785,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                     None => println!("Stage {stage}: not decreed (answers \"in process\")"),
                 }
             }
-            let _reloader = state.spawn_reloader(std::time::Duration::from_secs(reload_secs.max(1)));
+            let _reloader = state.spawn_reloader(settings.reload);
             // On demand: `kill -HUP PID` rebuilds the index now (e.g. right after a decree).
             #[cfg(unix)]
             {
@@ -817,10 +808,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             if staff_store.staff_users().await?.is_empty() {
                 println!("No staff account yet: create one with `kjp user add --username NAME --role admin`");
             }
-            kjp_server::serve(listener, state, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            kjp_server::serve(listener, state, kjp_server::shutdown_signal()).await?;
         }
         Command::User(UserCommand::Add { username, role, scope }) => {
             let store = store().await?;
@@ -1127,7 +1115,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Backup { .. }
         | Command::User(_)
         | Command::Audit(_)
-        | Command::Serve { .. }
+        | Command::Serve(_)
         | Command::Money(_)) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             return runtime.block_on(run_async(command));

@@ -162,7 +162,7 @@ impl Index {
                 return Err(corrupt("a recipient of the decree has no decision with a birth date".into()));
             }
             if bad > 0 {
-                eprintln!(
+                tracing::warn!(
                     "status index: stage {stage}: {bad} decision(s) without a usable birth date left out"
                 );
             }

@@ -6,16 +6,19 @@
 //! JavaScript; the same answer is served as JSON at `/api/v1/status`.
 //!
 //! Personal data stays out of logs: the NIK is only ever sent in a POST body (or the API's
-//! query string), and nothing here logs requests.
+//! query string), and the one log line per request ([`ops`]) names the route template
+//! matched, never the path, query string or body.
 //!
 //! Connections are served by hyper directly (not `axum::serve`) so that a client cannot
 //! hold one open for free: the request head must arrive within [`Config::header_timeout`]
 //! (which also closes idle keep-alive connections), the whole request must be answered
 //! within [`Config::request_timeout`], and a body may not exceed [`Config::body_limit`].
 
+mod api_doc;
 pub mod console;
 pub mod index;
 mod limit;
+pub mod ops;
 mod web;
 
 use std::future::Future;
@@ -29,6 +32,7 @@ use kjp_store::Store;
 use tower::ServiceExt;
 
 pub use index::{Index, IndexError};
+pub use ops::{init_logging, log_subscriber, shutdown_signal, LogFormat};
 
 /// Settings of the server.
 #[derive(Debug, Clone)]
@@ -76,29 +80,48 @@ struct Inner {
     limiter: limit::Limiter,
     config: Config,
     console: ArcSwap<console::Settings>,
+    ops: ops::Ops,
 }
 
 impl AppState {
     /// Builds the index from the store; fails if the store cannot be read.
     pub async fn load(store: Store, policy: Policy, config: Config) -> Result<AppState, IndexError> {
-        let index = Index::build(&store).await?;
-        Ok(AppState {
+        let state = AppState::starting(store, policy, config);
+        state.reload().await?;
+        Ok(state)
+    }
+
+    /// A state whose index is not built yet: every lookup answers "not found" and
+    /// `/readyz` says unavailable until [`AppState::reload`] succeeds. For a server that
+    /// listens (and answers `/healthz`) while a large index is built.
+    pub fn starting(store: Store, policy: Policy, config: Config) -> AppState {
+        AppState {
             inner: Arc::new(Inner {
                 store,
                 policy,
-                index: ArcSwap::from_pointee(index),
+                index: ArcSwap::from_pointee(Index::default()),
                 limiter: limit::Limiter::new(config.rate_per_minute),
                 config,
                 console: ArcSwap::from_pointee(console::Settings::default()),
+                ops: ops::Ops::new(),
             }),
-        })
+        }
     }
 
     /// Builds a new index and swaps it in whole, if a stage or decree changed since the
     /// last build; lookups in flight keep the old one. On error the old index stays.
     pub async fn reload(&self) -> Result<(), IndexError> {
+        let result = self.rebuild().await;
+        match &result {
+            Ok(()) => self.inner.ops.index_current(),
+            Err(_) => self.inner.ops.reload_failed(),
+        }
+        result
+    }
+
+    async fn rebuild(&self) -> Result<(), IndexError> {
         let fingerprint = Index::fingerprint(&self.inner.store).await?;
-        if self.inner.index.load().is_current(&fingerprint) {
+        if self.inner.ops.built() && self.inner.index.load().is_current(&fingerprint) {
             return Ok(());
         }
         let index = Index::build(&self.inner.store).await?;
@@ -127,7 +150,7 @@ impl AppState {
                 tick.tick().await;
                 if let Err(e) = state.reload().await {
                     // Store errors carry no personal data.
-                    eprintln!("status index: reload failed, keeping the previous one: {e}");
+                    tracing::warn!("status index: reload failed, keeping the previous one: {e}");
                 }
             }
         })
@@ -142,7 +165,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = state.inner.config.clone();
-    let app = web::router(state);
+    let app = web::router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
@@ -163,7 +186,7 @@ pub async fn serve(
                 Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors or similar: wait rather than spin.
-                    eprintln!("status check: accept failed: {e}");
+                    tracing::warn!("status check: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
@@ -195,7 +218,10 @@ pub async fn serve(
             drop(done);
         });
     }
+    // New connections are refused from here; `/readyz` answers 503 on kept-alive ones.
+    state.inner.ops.draining.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(listener);
+    tracing::info!("shutting down: finishing the requests in flight");
     drop(done_rx);
     let _ = stop_tx.send(true);
     done_tx.closed().await;

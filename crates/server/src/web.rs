@@ -25,6 +25,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/cek", axum::routing::post(check_page))
         .route("/api/v1/status", get(check_json))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(crate::ops::readyz))
+        .route("/metrics", get(crate::ops::metrics))
+        .route("/api", get(crate::api_doc::page))
+        .route("/api/openapi.json", get(crate::api_doc::document))
         .route("/style.css", get(style))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
@@ -34,6 +38,7 @@ pub(crate) fn router(state: AppState) -> Router {
         // limited (their connections still have the header timeout).
         .merge(crate::console::router(state.clone()))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::ops::observe))
         .with_state(state)
 }
 
@@ -77,15 +82,14 @@ async fn rate_limit(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    if path == "/healthz" || path == "/style.css" || state.inner.limiter.allow(peer.ip()) {
+    let exempt =
+        matches!(path, "/healthz" | "/readyz" | "/metrics" | "/style.css" | "/api" | "/api/openapi.json");
+    if exempt || state.inner.limiter.allow(peer.ip()) {
         return next.run(req).await;
     }
     let mut res = if path.starts_with("/api/") {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(serde_json::json!({"error": "too many requests: try again in a minute"})),
-        )
-            .into_response()
+        let body = ApiError { error: "too many requests: try again in a minute".into(), field: None };
+        (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
     } else {
         let lang = Lang::from_query(req.uri().query());
         let page = BusyPage { t: lang.texts(), lang: lang.code() };
@@ -104,21 +108,50 @@ struct MissingPage {
 
 async fn not_found(req: Request) -> Response {
     if req.uri().path().starts_with("/api/") {
-        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "no such endpoint"})))
-            .into_response();
+        let body = ApiError { error: "no such endpoint".into(), field: None };
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
     }
     let lang = Lang::from_query(req.uri().query());
     render(StatusCode::NOT_FOUND, &MissingPage { t: lang.texts(), lang: lang.code() })
 }
 
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let stages: Vec<_> = state
+/// `/healthz`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`: the process answers.
+    #[schema(example = "ok")]
+    status: &'static str,
+    /// Every stage the status index knows.
+    stages: Vec<StageHealth>,
+}
+
+/// One stage in the status index.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct StageHealth {
+    /// The stage: `2025/1` (KJP Plus) or `kjmu/2025/1`.
+    #[schema(example = "2025/1")]
+    stage: String,
+    /// Whether the stage is decreed (otherwise every NIK is "in process").
+    decreed: bool,
+    /// Children indexed, when decreed.
+    children: Option<usize>,
+}
+
+/// The process is alive and the stages its index holds. Never touches the database.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process answers", body = Health))
+)]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    let stages = state
         .index()
         .sizes()
         .into_iter()
-        .map(|(s, n)| serde_json::json!({"stage": s.to_string(), "decreed": n.is_some(), "children": n}))
+        .map(|(s, n)| StageHealth { stage: s.to_string(), decreed: n.is_some(), children: n })
         .collect();
-    Json(serde_json::json!({"status": "ok", "stages": stages}))
+    Json(Health { status: "ok", stages })
 }
 
 async fn style() -> Response {
@@ -584,7 +617,7 @@ fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
-            eprintln!("template error: {e}");
+            tracing::error!("template error: {e}");
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
         }
     }
@@ -743,8 +776,12 @@ fn view(state: &AppState, index: &Index, answer: Answer<'_>, stage: Stage, lang:
 // ---------------------------------------------------------------------------------------
 // JSON
 
-#[derive(Debug, Serialize)]
-struct StatusJson<'a> {
+/// The answer for one child in one stage. `status` says which other fields are present:
+/// `recipient` (level, monthly, benefit_months), `unfunded` (level, reasons),
+/// `not_recipient` (reasons), `in_process` and `not_found` (none).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct StatusJson<'a> {
+    #[schema(value_type = String, pattern = "^(recipient|unfunded|not_recipient|in_process|not_found)$", example = "recipient")]
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     level: Option<&'a str>,
@@ -756,16 +793,18 @@ struct StatusJson<'a> {
     reasons: Option<Vec<ReasonJson<'a>>>,
 }
 
-#[derive(Debug, Serialize)]
-struct MonthlyJson {
+/// Monthly amounts in whole rupiah.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MonthlyJson {
     routine: i64,
     periodic: i64,
     school_fee: i64,
     total: i64,
 }
 
-#[derive(Debug, Serialize)]
-struct ReasonJson<'a> {
+/// Why a child is not (or not yet) funded: a reason code and its text in Indonesian and English.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ReasonJson<'a> {
     code: &'a str,
     text_id: &'a str,
     text_en: &'a str,
@@ -786,15 +825,47 @@ fn reasons_json<'a>(
         .collect()
 }
 
+/// An error of the JSON API.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ApiError {
+    /// What is wrong, in English.
+    error: String,
+    /// The query parameter in error, for 400.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
 fn json_error(field: Option<&str>, message: &str) -> Response {
-    let body = match field {
-        Some(f) => serde_json::json!({"error": message, "field": f}),
-        None => serde_json::json!({"error": message}),
-    };
+    let body = ApiError { error: message.to_owned(), field: field.map(str::to_owned) };
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
-async fn check_json(
+/// A child's status in one stage, by NIK and date of birth. An unknown NIK and a wrong
+/// date of birth get the same answer (404, `not_found`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "status",
+    params(
+        ("nik" = String, Query, pattern = "^[0-9]{16}$", example = "3171010403120001",
+            description = "The child's NIK: 16 digits. One that cannot exist (unknown region code, impossible date inside) is refused with 400"),
+        ("birth_date" = String, Query, format = Date, example = "2012-03-04", description = "Date of birth, YYYY-MM-DD"),
+        ("year" = String, Query, pattern = "^(201[2-9]|20[2-9][0-9]|2100)$", example = "2025",
+            description = "Year of the stage: four digits, 2012 to 2100"),
+        ("stage" = String, Query, pattern = "^[12]$", example = "1",
+            description = "Stage of the year: 1 (January-June) or 2 (July-December)"),
+        ("programme" = Option<String>, Query, pattern = "^(kjp-plus|kjmu)$", example = "kjp-plus",
+            description = "`kjp-plus` (the default) or `kjmu`"),
+    ),
+    responses(
+        (status = 200, description = "Known: recipient, unfunded, not a recipient, or the stage is not decreed yet (in_process)", body = StatusJson),
+        (status = 400, description = "A parameter is missing or invalid; `field` names it", body = ApiError),
+        (status = 404, description = "No child with this NIK and date of birth in the stage", body = StatusJson),
+        (status = 429, description = "Too many requests from this address in a minute",
+            headers(("retry-after" = u32, description = "Seconds to wait")), body = ApiError),
+    )
+)]
+pub(crate) async fn check_json(
     State(state): State<AppState>,
     query: Result<Query<RawInput>, QueryRejection>,
 ) -> Response {

@@ -172,7 +172,7 @@ pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
 /// An internal error: logged without request data, a plain message to the user.
 pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     // Store and template errors carry no personal data.
-    eprintln!("console: internal error: {e}");
+    tracing::error!("console: internal error: {e}");
     (StatusCode::INTERNAL_SERVER_ERROR, Html("<p>Terjadi kesalahan internal. / Internal error.</p>"))
         .into_response()
 }

@@ -41,7 +41,8 @@ pub struct TestApp {
     pub store: Store,
     pub client: reqwest::Client,
     _dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 pub fn stage() -> Stage {
@@ -71,10 +72,18 @@ pub async fn spawn_with(decreed: bool, config: Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(kjp_server::serve(listener, state.clone(), async move {
+    let server = tokio::spawn(kjp_server::serve(listener, state.clone(), async move {
         let _ = rx.await;
     }));
-    TestApp { addr, state, store, client: reqwest::Client::new(), _dir: dir, _shutdown: tx }
+    TestApp {
+        addr,
+        state,
+        store,
+        client: reqwest::Client::new(),
+        _dir: dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
 }
 
 /// Verifies, settles the three reviews, sets a budget ceiling that leaves one eligible
@@ -122,6 +131,26 @@ pub async fn decree_stage(store: &Store) {
 }
 
 impl TestApp {
+    /// Asks the server to stop, as Ctrl-C or SIGTERM does; [`TestApp::stopped`] waits.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Whether `serve` has returned.
+    pub fn is_stopped(&self) -> bool {
+        self.server.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// Waits for `serve` to return (every request in flight answered).
+    pub async fn stopped(&mut self) -> std::io::Result<()> {
+        match self.server.take() {
+            Some(h) => h.await.expect("the server task"),
+            None => Ok(()),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
