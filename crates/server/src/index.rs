@@ -54,8 +54,13 @@ pub enum Outcome {
         total: i64,
         reasons: Vec<String>,
     },
-    // TODO(sanctions, Pergub 110/2021 Pasal 23-24): `Revoked` with the sanction's reason once
-    // sanctions withdraw a decreed recipient; nothing records that yet.
+    /// A recipient whose support a sanction (Pergub 110/2021 Pasal 23-24) withdrew during
+    /// the stage: the sanction's category (a code of the policy's catalogue) and since when.
+    Revoked {
+        level: String,
+        category: String,
+        since: NaiveDate,
+    },
 }
 
 /// The answer to one lookup. An unknown NIK and a wrong date of birth are both `NotFound`:
@@ -80,6 +85,10 @@ impl Index {
     /// its decree records. Reloading rebuilds only when it changed.
     pub async fn fingerprint(store: &Store) -> Result<String, IndexError> {
         let mut out = String::new();
+        // A sanction recorded or lifted changes what the check answers.
+        for s in store.sanctions(None).await? {
+            out.push_str(&format!("s{}:{}:{};", s.nik, s.seq, s.lifted_at));
+        }
         for row in store.stages().await? {
             out.push_str(&format!("{}={};", row.stage, row.state.as_str()));
             for d in store.decrees(row.stage).await? {
@@ -123,6 +132,35 @@ impl Index {
             for c in store.corrections(stage, false).await?.into_iter().filter(|c| c.amendment.is_some()) {
                 corrected.insert(parse(&c.nik)?, c.reasons);
             }
+            // The reasons, and the sanction categories, in the words of the policy the stage
+            // was decided under.
+            let mut texts = HashMap::new();
+            if let Some(d) = store.decrees(stage).await?.first() {
+                if let Some((source, text)) = store.policy_text(&d.policy_sha256).await? {
+                    let policy = kjp_domain::Policy::parse(&source, &text)
+                        .map_err(|e| corrupt(format!("the recorded policy no longer loads: {e}")))?;
+                    for r in &policy.reasons {
+                        texts.insert(r.code.clone(), (r.texts.id.clone(), r.texts.en.clone()));
+                    }
+                    for c in &policy.money.sanctions {
+                        texts.insert(format!("sanction:{}", c.code), (c.id.clone(), c.en.clone()));
+                    }
+                }
+            }
+            // Recipients under a sanction in force at some time during the stage: recorded
+            // on or before its last day, and not lifted before its first.
+            let months = stage.benefit_months();
+            let (first, last) = (months[0], months[5] + chrono::Months::new(1) - chrono::Days::new(1));
+            let mut revoked: HashMap<u64, (String, NaiveDate)> = HashMap::new();
+            for s in store.sanctions(None).await? {
+                let nik = s.nik as u64;
+                let Ok(act) = NaiveDate::parse_from_str(&s.act_date, "%Y-%m-%d") else { continue };
+                let lifted =
+                    s.lifted_at.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+                if recipients.contains_key(&nik) && act <= last && lifted.is_none_or(|l| l >= first) {
+                    revoked.insert(nik, (s.category.clone(), act.max(first)));
+                }
+            }
             let codes = |text: &str| -> Vec<String> {
                 text.split(';').filter(|r| !r.is_empty()).map(str::to_owned).collect()
             };
@@ -138,6 +176,10 @@ impl Index {
                         return;
                     };
                     let outcome = match recipients.get(&nik) {
+                        Some(e) if revoked.contains_key(&nik) => {
+                            let (category, since) = revoked[&nik].clone();
+                            Outcome::Revoked { level: e.level.clone(), category, since }
+                        }
                         Some(e) => Outcome::Recipient {
                             level: e.level.clone(),
                             routine: e.routine,
@@ -165,17 +207,6 @@ impl Index {
                 tracing::warn!(
                     "status index: stage {stage}: {bad} decision(s) without a usable birth date left out"
                 );
-            }
-            // The reasons in the words of the policy the stage was decided under.
-            let mut texts = HashMap::new();
-            if let Some(d) = store.decrees(stage).await?.first() {
-                if let Some((source, text)) = store.policy_text(&d.policy_sha256).await? {
-                    let policy = kjp_domain::Policy::parse(&source, &text)
-                        .map_err(|e| corrupt(format!("the recorded policy no longer loads: {e}")))?;
-                    for r in &policy.reasons {
-                        texts.insert(r.code.clone(), (r.texts.id.clone(), r.texts.en.clone()));
-                    }
-                }
             }
             stages.insert(stage, StageIndex::Decreed(entries, texts));
         }

@@ -232,6 +232,9 @@ struct Texts {
     not_recipient: &'static str,
     unfunded: &'static str,
     unfunded_next: &'static str,
+    revoked: &'static str,
+    revoked_since: &'static str,
+    revoked_next: &'static str,
     would_receive: &'static str,
     reason: &'static str,
     next_steps: &'static str,
@@ -276,6 +279,9 @@ static ID: Texts = Texts {
     months: "Bulan manfaat",
     not_recipient: "BUKAN penerima pada tahap ini",
     unfunded: "MEMENUHI SYARAT, tetapi BELUM MENDAPAT DANA pada tahap ini",
+    revoked: "Bantuan DICABUT karena sanksi",
+    revoked_since: "Berlaku sejak",
+    revoked_next: "Dana berhenti mulai bulan berikutnya yang belum dibayarkan, dan saldo yang belum dipakai ditarik kembali. Sanksi diberikan atas rekomendasi sekolah dan dapat dicabut atas rekomendasi sekolah; setelah itu siswa dapat diusulkan kembali pada tahap berikutnya. Tanyakan ke sekolah atau ke pos pelayanan KJP Plus di kantor kecamatan, Senin sampai Jumat pukul 08.00 sampai 15.00 WIB.",
     unfunded_next: "Untuk tahap berikutnya: siswa akan dinilai kembali tanpa perlu mendaftar ulang. Jika tetap memenuhi syarat, siswa diurutkan lagi menurut ketentuan yang sama; bila anggaran mencukupi, siswa menerima dana. Pos pelayanan KJP Plus di kantor kecamatan dapat menjelaskan, Senin sampai Jumat pukul 08.00 sampai 15.00 WIB.",
     would_receive: "Besaran per bulan jika didanai",
     reason: "Alasan",
@@ -321,6 +327,9 @@ static EN: Texts = Texts {
     months: "Benefit months",
     not_recipient: "NOT a recipient in this stage",
     unfunded: "ELIGIBLE but NOT FUNDED in this stage",
+    revoked: "Support REVOKED by a sanction",
+    revoked_since: "In force since",
+    revoked_next: "Payments stop from the next unpaid month and the unspent balance is withdrawn. The sanction was given on the school's recommendation and can be lifted on the school's recommendation; the student can then be proposed again in a later stage. Ask the school or the KJP Plus service post at the kecamatan office, Monday to Friday 08:00 to 15:00 WIB.",
     unfunded_next: "For the next stage: the student will be assessed again without registering again. If still eligible, the student is ranked again by the same rules and receives the funds if the budget allows. The KJP Plus service post at the kecamatan office can explain, Monday to Friday 08:00 to 15:00 WIB.",
     would_receive: "Monthly amount if funded",
     reason: "Reason",
@@ -611,6 +620,8 @@ struct AnswerView {
     total: String,
     months: Vec<String>,
     reasons: Vec<String>,
+    /// For a revoked recipient: when the sanction took effect.
+    since: String,
 }
 
 fn render(status: StatusCode, page: &impl Template) -> Response {
@@ -724,6 +735,7 @@ fn view(state: &AppState, index: &Index, answer: Answer<'_>, stage: Stage, lang:
         total: String::new(),
         months: Vec::new(),
         reasons: Vec::new(),
+        since: String::new(),
     };
     match answer {
         Answer::InProcess => v.kind = "in_process",
@@ -758,6 +770,17 @@ fn view(state: &AppState, index: &Index, answer: Answer<'_>, stage: Stage, lang:
                     })
                     .collect();
             }
+            Outcome::Revoked { level, category, since } => {
+                v.kind = "revoked";
+                v.masked_name = e.masked_name.clone();
+                v.level = level.clone();
+                let key = format!("sanction:{category}");
+                let (id, en) = reason_text(state, index, stage, &key);
+                let text = if lang == Lang::En { en } else { id };
+                v.reasons = vec![if text == key { category.clone() } else { text.to_owned() }];
+                let names = if lang == Lang::En { &MONTHS_EN } else { &MONTHS_ID };
+                v.since = format!("{} {} {}", since.day(), names[since.month0() as usize], since.year());
+            }
             Outcome::NotRecipient { reasons } => {
                 v.kind = "not_recipient";
                 v.reasons = reasons
@@ -781,7 +804,7 @@ fn view(state: &AppState, index: &Index, answer: Answer<'_>, stage: Stage, lang:
 /// `not_recipient` (reasons), `in_process` and `not_found` (none).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct StatusJson<'a> {
-    #[schema(value_type = String, pattern = "^(recipient|unfunded|not_recipient|in_process|not_found)$", example = "recipient")]
+    #[schema(value_type = String, pattern = "^(recipient|unfunded|not_recipient|revoked|in_process|not_found)$", example = "recipient")]
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     level: Option<&'a str>,
@@ -791,6 +814,9 @@ pub(crate) struct StatusJson<'a> {
     benefit_months: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasons: Option<Vec<ReasonJson<'a>>>,
+    /// For `revoked`: the day the sanction took effect in this stage (YYYY-MM-DD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
 }
 
 /// Monthly amounts in whole rupiah.
@@ -880,8 +906,14 @@ pub(crate) async fn check_json(
         }
     };
     let index = state.index();
-    let none =
-        StatusJson { status: "not_found", level: None, monthly: None, benefit_months: None, reasons: None };
+    let none = StatusJson {
+        status: "not_found",
+        level: None,
+        monthly: None,
+        benefit_months: None,
+        reasons: None,
+        since: None,
+    };
     let (code, body) = match index.lookup(input.stage, input.nik.as_u64(), input.birth_date) {
         Answer::InProcess => (StatusCode::OK, StatusJson { status: "in_process", ..none }),
         Answer::NotFound => (StatusCode::NOT_FOUND, none),
@@ -903,6 +935,23 @@ pub(crate) async fn check_json(
                     ..none
                 },
             ),
+            Outcome::Revoked { level, category, since } => {
+                let key = format!("sanction:{category}");
+                let (text_id, text_en) = match index.reason_text(input.stage, &key) {
+                    Some((id, en)) => (id.as_str(), en.as_str()),
+                    None => (category.as_str(), category.as_str()),
+                };
+                (
+                    StatusCode::OK,
+                    StatusJson {
+                        status: "revoked",
+                        level: Some(level),
+                        reasons: Some(vec![ReasonJson { code: category, text_id, text_en }]),
+                        since: Some(since.to_string()),
+                        ..none
+                    },
+                )
+            }
             Outcome::Unfunded { level, reasons, .. } => (
                 StatusCode::OK,
                 StatusJson {

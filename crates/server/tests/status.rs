@@ -326,3 +326,37 @@ async fn kjmu_students_check_their_status_under_their_programme() {
     assert!(!page.contains("SPP sekolah swasta"), "{page}");
     assert!(page.contains(r#"<option value="kjmu" selected>"#), "the form keeps the programme: {page}");
 }
+
+#[tokio::test]
+async fn a_sanctioned_recipient_is_revoked_with_the_reason_and_what_to_do() {
+    let app = spawn(true, 1000).await;
+    let req = kjp_import::money::SanctionRequest {
+        nik: kjp_domain::Nik::parse(RECIPIENT).expect("nik"),
+        category: "MISUSE_OF_FUNDS".into(),
+        evidence: "school report 12/2025: the card paid for a game console".into(),
+        date: "2025-03-15".parse().expect("date"),
+        school: kjp_domain::Npsn::parse("20100001").expect("npsn"),
+        by: "school operator".into(),
+    };
+    // The index is immutable: the answer changes on the next rebuild, not before.
+    assert_eq!(app.api(&query(RECIPIENT, RECIPIENT_BIRTH)).await.1["status"], "recipient");
+    kjp_import::money::add_sanction(&app.store, &kjp_domain::Policy::kjp_plus(), &req)
+        .await
+        .expect("sanction");
+    app.state.reload().await.expect("reload");
+
+    let (code, v) = app.api(&query(RECIPIENT, RECIPIENT_BIRTH)).await;
+    assert_eq!(
+        (code, v["status"].as_str(), v["since"].as_str()),
+        (200, Some("revoked"), Some("2025-03-15")),
+        "{v}"
+    );
+    assert_eq!(v["reasons"][0]["code"], "MISUSE_OF_FUNDS");
+    assert!(v["reasons"][0]["text_id"].as_str().unwrap().contains("di luar peruntukan"), "{v}");
+    assert!(v.get("monthly").is_none(), "{v}");
+    let (_, page) = app.check(&form(RECIPIENT, RECIPIENT_BIRTH)).await;
+    assert!(page.contains("DICABUT karena sanksi") && page.contains("15 Maret 2025"), "{page}");
+    assert!(page.contains("dapat dicabut atas rekomendasi sekolah"), "{page}");
+    // Another child of the stage is not touched.
+    assert_eq!(app.api(&query(CAR_OWNED, CAR_OWNED_BIRTH)).await.1["status"], "not_recipient");
+}
