@@ -248,6 +248,12 @@ pub fn stage_months(stage: Stage) -> [i64; 6] {
     stage.benefit_months().map(|d| i64::from(d.year()) * 100 + i64::from(d.month()))
 }
 
+/// A stage in file names: `2025-1` for KJP Plus, `kjmu-2025-1` for KJMU, so that two
+/// programmes paying the same months never share a batch id or a file.
+pub fn stage_slug(stage: Stage) -> String {
+    stage.to_string().replace('/', "-")
+}
+
 /// The batch file's bytes for its lines (also how a missing file is re-derived).
 pub fn render_batch(stage: Stage, batch: &str, lines: &[PayLine]) -> Vec<u8> {
     let mut out = String::with_capacity(lines.len() * 110 + 100);
@@ -303,7 +309,7 @@ fn batch_id(stage: Stage, range: Months, lines: &[PayLine]) -> String {
     let first = range.indexes().next().map_or(0, |i| months[i]);
     let last = range.indexes().last().map_or(0, |i| months[i]);
     let hash = sha256_hex(format!("{stage}|{}|{canon}", range.bits()).as_bytes());
-    format!("{}-{}-{first}-{last}-{}", stage.year(), stage.half(), &hash[..12])
+    format!("{}-{first}-{last}-{}", stage_slug(stage), &hash[..12])
 }
 
 /// Where batch files go by default: `DATA/payments`.
@@ -483,7 +489,7 @@ pub async fn pay(
         let m = stage_months(stage);
         let first = range.indexes().next().map_or(0, |i| m[i]);
         let last = range.indexes().last().map_or(0, |i| m[i]);
-        let path = out.join(format!("withheld-{}-{}-{first}-{last}.csv", stage.year(), stage.half()));
+        let path = out.join(format!("withheld-{}-{first}-{last}.csv", stage_slug(stage)));
         write_atomically(&path, s.as_bytes())?;
         Some(path)
     };
