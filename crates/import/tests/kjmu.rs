@@ -89,6 +89,23 @@ async fn run(db: &TestDb) {
     let replay = decree::replay(&store, s).await.expect("replay");
     assert_eq!((replay.decisions, replay.matching, replay.hash_ok), (2, 2, true));
     assert_eq!(store.recipients(s).await.expect("recipients")[0].nik, RINA);
+
+    // Paid in two parts: the university's fee (school_fee) and the student's support.
+    let accounts = dir.path().join("accounts.csv");
+    std::fs::write(&accounts, format!("nik,account,holder,status\n{RINA},1234567890,Rina Saputri,active\n"))
+        .expect("write accounts");
+    kjp_import::money::import_accounts(&store, &accounts, "bank").await.expect("accounts");
+    let range = kjp_domain::money::parse_month_range(s, "2025-01..2025-06").expect("months");
+    let out = dir.path().join("payments");
+    let paid = kjp_import::money::pay(&store, s, range, &out, "office", &|_, _, _| {}).await.expect("pay");
+    let batch = paid.batch.expect("a batch");
+    assert!(batch.batch.starts_with("kjmu-2025-1-202501-202506-"), "{}", batch.batch);
+    assert_eq!((batch.lines, batch.total), (1, 9_000_000));
+    let file = std::fs::read_to_string(paid.file.expect("file")).expect("batch file");
+    assert!(
+        file.contains(",6000000,0,3000000,9000000"),
+        "personal 6,000,000 and the university's 3,000,000: {file}"
+    );
     store.close().await;
 }
 
