@@ -317,7 +317,7 @@ pub(crate) async fn create(
         Ok(s) => Some(s),
         Err(_) => {
             e.stage =
-                "Tahap ditulis TTTT/1 atau TTTT/2, misalnya 2025/1. / A stage is YYYY/1 or YYYY/2.".into();
+                "Tahap ditulis TTTT/1 atau TTTT/2, misalnya 2025/1 (KJMU: kjmu/2025/1). / A stage is YYYY/1 or YYYY/2 (KJMU: kjmu/YYYY/1).".into();
             None
         }
     };
