@@ -197,14 +197,7 @@ pub async fn data_impact(store: &Store, stage: Stage, progress: Progress<'_>) ->
         } else {
             format!("the latest snapshots: {}", changed.join(", "))
         },
-        candidates: 0,
-        eligible_now: 0,
-        eligible_then: 0,
-        added: Change::default(),
-        removed: Change::default(),
-        into_review: 0,
-        out_of_review: 0,
-        monthly_cost_change: 0,
+        ..Impact::default()
     };
     let codes = |d: &kjp_store::DecisionRow| -> Vec<String> {
         let unknown = d.unknown.split(';').filter(|f| !f.is_empty()).map(|f| format!("UNKNOWN_FACT:{f}"));
@@ -601,7 +594,7 @@ pub struct Change {
 }
 
 /// What another policy would do to a verified stage, changing nothing.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Impact {
     pub stage: String,
     pub current: String,
@@ -651,14 +644,7 @@ pub async fn impact(
         stage: stage.to_string(),
         current: label(current),
         proposed: proposed_label,
-        candidates: 0,
-        eligible_now: 0,
-        eligible_then: 0,
-        added: Change::default(),
-        removed: Change::default(),
-        into_review: 0,
-        out_of_review: 0,
-        monthly_cost_change: 0,
+        ..Impact::default()
     };
     let mut corrupt = None;
     store
