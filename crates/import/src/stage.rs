@@ -151,7 +151,18 @@ async fn decide_latest(
     // The programme module joins the programme's sources into facts; the rest is shared.
     let rows = match stage.programme() {
         Programme::KjpPlus => {
-            let sources = verify::load(snapshots)?;
+            let mut sources = verify::load(snapshots)?;
+            // Sanctions recorded on a school's recommendation count like those of the
+            // sanctions file: in force on the reference date (lifting one makes the child
+            // proposable in a later stage).
+            for s in store.sanctions(None).await? {
+                let day = |t: &str| t.get(..10).and_then(kjp_domain::ids::parse_date);
+                let in_force = day(&s.act_date).is_some_and(|a| a <= as_of)
+                    && day(&s.lifted_at).is_none_or(|l| l > as_of);
+                if let (true, Ok(nik)) = (in_force, kjp_domain::Nik::parse(&format!("{:016}", s.nik))) {
+                    sources.recorded_sanctions.insert(nik);
+                }
+            }
             progress("read and parse snapshots", snapshots.len() as u64, snapshots.len() as u64);
             let rows = verify::decide(&sources, policy, as_of, &continuing, &decide)?;
             // Freeing millions of small allocations takes seconds: let another thread do

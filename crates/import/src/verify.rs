@@ -52,6 +52,9 @@ pub struct Sources {
     pub njop: Vec<PropertyValue>,
     pub occupations: Vec<Occupation>,
     pub sanctions: Vec<SanctionEntry>,
+    /// Children under a sanction recorded with `kjp sanction add` and in force on the
+    /// reference date (filled by the stage run from the store, not from a file).
+    pub recorded_sanctions: HashSet<Nik>,
     /// Which sources were imported.
     pub present: HashSet<Source>,
 }
@@ -409,8 +412,9 @@ pub fn decide(
                     ev.add(Source::Foster, *line);
                 }
             }
-            if src.has(Source::Sanctions) {
-                f.set(BoolFact::Sanctioned, Some(sanctions.contains_key(&c.nik)));
+            let recorded = src.recorded_sanctions.contains(&c.nik);
+            if src.has(Source::Sanctions) || recorded {
+                f.set(BoolFact::Sanctioned, Some(sanctions.contains_key(&c.nik) || recorded));
                 if let Some(line) = sanctions.get(&c.nik) {
                     ev.add(Source::Sanctions, *line);
                 }

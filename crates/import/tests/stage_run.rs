@@ -372,6 +372,28 @@ async fn run(db: &TestDb) {
         "{totals}"
     );
     assert!(std::fs::read(&annex.xlsx).expect("xlsx").starts_with(b"PK"), "an XLSX is a zip");
+
+    // A sanction recorded on the school's recommendation counts in the next stage's run
+    // like one in the sanctions file.
+    let next = Stage::parse("2025/2").expect("stage");
+    stage::open(&store, next).await.expect("open");
+    stage::verify(&store, next, &policy, &no_progress).await.expect("verify");
+    let before = store.decision(next, DRIVER_CHILD).await.expect("decision").expect("decided");
+    assert_eq!(before.status, "eligible");
+    let req = kjp_import::money::SanctionRequest {
+        nik: nik(DRIVER_CHILD),
+        category: "MISUSE_OF_FUNDS".into(),
+        evidence: "school report: the card bought a game console".into(),
+        date: "2025-05-01".parse().unwrap(),
+        school: kjp_domain::Npsn::parse("20100003").unwrap(),
+        by: "school".into(),
+    };
+    kjp_import::money::add_sanction(&store, &policy, &req).await.expect("sanction");
+    stage::verify(&store, next, &policy, &no_progress).await.expect("verify again");
+    let after = store.decision(next, DRIVER_CHILD).await.expect("decision").expect("decided");
+    // Ineligible now, for the sanction (the other groups' unmet requirements are listed too).
+    assert_eq!(after.status, "ineligible");
+    assert!(after.reasons.split(';').any(|r| r == "SANCTIONED"), "{}", after.reasons);
     store.close().await;
 }
 
