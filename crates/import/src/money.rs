@@ -59,95 +59,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-/// The rows of a CSV file with a fixed header: each good row as its fields, every bad
-/// row as a [`RowError`]. Empty lines are skipped.
-fn read_rows<T>(
-    file: &str,
-    bytes: &[u8],
-    header: &'static [&'static str],
-    mut row: impl FnMut(u64, &csv::ByteRecord) -> Result<T, (&'static str, String)>,
-) -> Result<(Vec<T>, Vec<RowError>, u64), FileError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
-    let mut record = csv::ByteRecord::new();
-    let ok = reader
-        .read_byte_record(&mut record)
-        .map_err(|e| FileError::Unreadable { file: file.into(), reason: e.to_string() })?;
-    if !ok {
-        return Err(FileError::Empty { file: file.into(), expected: header.join(",") });
-    }
-    let found: Vec<String> = record
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).trim().trim_start_matches('\u{feff}').to_string())
-        .collect();
-    if found.iter().map(String::as_str).ne(header.iter().copied()) {
-        return Err(FileError::Header {
-            file: file.into(),
-            found: found.join(","),
-            expected: header.join(","),
-        });
-    }
-    let (mut good, mut bad, mut rows) = (Vec::new(), Vec::new(), 0u64);
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                rows += 1;
-                let line = e.position().map_or(0, |p| p.line());
-                bad.push(RowError { line, column: "", reason: format!("unreadable row: {e}") });
-                continue;
-            }
-        }
-        rows += 1;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != header.len() {
-            bad.push(RowError {
-                line,
-                column: "",
-                reason: format!("{} fields; expected {} ({})", record.len(), header.len(), header.join(",")),
-            });
-            continue;
-        }
-        match row(line, &record) {
-            Ok(t) => good.push(t),
-            Err((column, reason)) => bad.push(RowError { line, column, reason }),
-        }
-    }
-    Ok((good, bad, rows))
-}
+use crate::source::read_rows;
 
-type Field<T> = Result<T, (&'static str, String)>;
-
-fn text<'a>(r: &'a csv::ByteRecord, header: &'static [&'static str], i: usize) -> Field<&'a str> {
-    let v = std::str::from_utf8(r.get(i).unwrap_or_default())
-        .map_err(|_| (header[i], "not valid UTF-8".to_string()))?;
-    let v = v.trim();
-    if v.is_empty() {
-        return Err((header[i], "is empty".into()));
-    }
-    Ok(v)
-}
-
-fn nik(r: &csv::ByteRecord, header: &'static [&'static str], i: usize) -> Field<i64> {
-    let v = text(r, header, i)?;
-    Nik::parse(v).map(|n| n.as_u64() as i64).map_err(|e| (header[i], e.to_string()))
-}
-
-fn amount(r: &csv::ByteRecord, header: &'static [&'static str], i: usize) -> Field<i64> {
-    let v = text(r, header, i)?;
-    if v.len() > 15 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err((header[i], format!("{v:?} is not a whole amount of rupiah (digits only)")));
-    }
-    v.parse().map_err(|_| (header[i], format!("{v:?} is not a number")))
-}
-
-fn account_number(r: &csv::ByteRecord, header: &'static [&'static str], i: usize) -> Field<String> {
-    let v = text(r, header, i)?;
-    if !(10..=16).contains(&v.len()) || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err((header[i], format!("{v:?} is not an account number (10 to 16 digits)")));
-    }
-    Ok(v.to_string())
-}
+type Field<T> = crate::source::FieldResult<T>;
 
 fn refuse_bad(file: &str, errors: Vec<RowError>) -> Result<()> {
     if errors.is_empty() {
@@ -183,19 +97,19 @@ pub struct AccountsImported {
 pub fn parse_accounts(file: &str, bytes: &[u8]) -> Result<(Vec<Account>, Vec<RowError>, u64), FileError> {
     let h = ACCOUNTS_HEADER;
     let mut seen: HashMap<i64, u64> = HashMap::new();
-    let (rows, mut errors, n) = read_rows(file, bytes, h, |line, r| {
-        let nik = nik(r, h, 0)?;
-        let status_raw = text(r, h, 3)?;
-        let status = AccountStatus::parse(status_raw).ok_or_else(|| {
+    let (rows, mut errors, n) = read_rows(file, bytes, h, |line, f| {
+        let nik = f.nik(0)?.as_u64() as i64;
+        let status_raw = f.text(3)?;
+        let status = AccountStatus::parse(&status_raw).ok_or_else(|| {
             (h[3], format!("{status_raw:?} is not one of active, dormant, closed, not_opened"))
         })?;
         let account = if status == AccountStatus::NotOpened {
-            std::str::from_utf8(r.get(1).unwrap_or_default()).unwrap_or_default().trim().to_string()
+            f.optional_text(1)?.to_string()
         } else {
-            account_number(r, h, 1)?
+            f.account_number(1)?
         };
-        let holder = text(r, h, 2)?.to_string();
-        if let Some(first) = seen.insert(nik, line) {
+        let holder = f.text(2)?;
+        if let Some(first) = seen.insert(nik, u64::from(line)) {
             return Err(("", format!("duplicate of line {first} (same nik)")));
         }
         Ok(Account { nik, account, holder, status: status.code().to_string(), hold: String::new() })
@@ -552,14 +466,16 @@ struct ReturnRow {
 /// Parses a return file (`batch,line,nik,account,amount,status,reason`).
 fn parse_return(file: &str, bytes: &[u8]) -> Result<(Vec<ReturnRow>, Vec<RowError>), FileError> {
     let h = RETURN_HEADER;
-    let (rows, errors, _) = read_rows(file, bytes, h, |line, r| {
-        let batch = text(r, h, 0)?.to_string();
-        let pay_line: i64 = text(r, h, 1)?.parse().map_err(|_| (h[1], "is not a line number".to_string()))?;
-        let nik = nik(r, h, 2)?;
-        let account = text(r, h, 3)?.to_string();
-        let amount = amount(r, h, 4)?;
-        let status = text(r, h, 5)?;
-        let reason = std::str::from_utf8(r.get(6).unwrap_or_default()).unwrap_or_default().trim();
+    let (rows, errors, _) = read_rows(file, bytes, h, |line, f| {
+        let line = u64::from(line);
+        let batch = f.text(0)?;
+        let pay_line: i64 = f.text(1)?.parse().map_err(|_| (h[1], "is not a line number".to_string()))?;
+        let nik = f.nik(2)?.as_u64() as i64;
+        let account = f.text(3)?;
+        let amount = f.rupiah(4)?;
+        let status = f.text(5)?;
+        let status = status.as_str();
+        let reason = f.optional_text(6)?;
         let failure = match status {
             "credited" if reason.is_empty() => None,
             "credited" => return Err((h[6], "a credited line has no reason".into())),

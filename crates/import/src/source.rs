@@ -176,7 +176,8 @@ pub struct Fields<'a> {
     header: &'static [&'static str],
 }
 
-type FieldResult<T> = Result<T, (&'static str, String)>;
+/// A field's value, or the column and why it is wrong.
+pub type FieldResult<T> = Result<T, (&'static str, String)>;
 
 impl Fields<'_> {
     fn raw(&self, i: usize) -> FieldResult<&str> {
@@ -194,6 +195,18 @@ impl Fields<'_> {
     }
     pub fn text(&self, i: usize) -> FieldResult<String> {
         self.required(i).map(str::to_string)
+    }
+    /// The trimmed text, which may be empty.
+    pub fn optional_text(&self, i: usize) -> FieldResult<&str> {
+        self.raw(i)
+    }
+    /// A bank account number: 10 to 16 digits.
+    pub fn account_number(&self, i: usize) -> FieldResult<String> {
+        let v = self.required(i)?;
+        if !(10..=16).contains(&v.len()) || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err((self.header[i], format!("{v:?} is not an account number (10 to 16 digits)")));
+        }
+        Ok(v.to_string())
     }
     pub fn nik(&self, i: usize) -> FieldResult<Nik> {
         Nik::parse(self.required(i)?).map_err(|e| (self.header[i], e.to_string()))
@@ -268,10 +281,35 @@ pub trait Record: Sized + Send {
     fn key(&self) -> Self::Key;
 }
 
-/// Parses a whole file's bytes. A wrong header fails the file; bad rows are collected.
+/// Parses a whole file's bytes. A wrong header fails the file; bad rows are collected,
+/// a row repeating an earlier row's key among them.
 pub fn parse<T: Record>(file: &str, bytes: &[u8]) -> Result<Parsed<T>, FileError> {
     let source = T::SOURCE;
-    let expected = source.header();
+    let mut seen: HashMap<T::Key, u32> = HashMap::new();
+    let (records, errors, rows) = read_rows(file, bytes, source.header(), |line, fields| {
+        let r = T::parse(fields, line)?;
+        match seen.entry(r.key()) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                Err(("", format!("duplicate of line {} (same {})", first.get(), key_name(source))))
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(line);
+                Ok(r)
+            }
+        }
+    })?;
+    Ok(Parsed { records, errors, rows })
+}
+
+/// The rows of a CSV file whose header must be exactly `header`: each good row as `row`
+/// makes it, every bad one as a [`RowError`] with its line and column; data rows counted.
+/// Used for the agency files ([`parse`]) and the bank's files.
+pub fn read_rows<T>(
+    file: &str,
+    bytes: &[u8],
+    expected: &'static [&'static str],
+    mut row: impl FnMut(u32, &Fields) -> FieldResult<T>,
+) -> Result<(Vec<T>, Vec<RowError>, u64), FileError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut record = csv::ByteRecord::new();
     let header_ok = reader
@@ -293,7 +331,6 @@ pub fn parse<T: Record>(file: &str, bytes: &[u8]) -> Result<Parsed<T>, FileError
     }
     let mut records = Vec::new();
     let mut errors = Vec::new();
-    let mut seen: HashMap<T::Key, u32> = HashMap::new();
     let mut rows = 0u64;
     loop {
         match reader.read_byte_record(&mut record) {
@@ -341,22 +378,12 @@ pub fn parse<T: Record>(file: &str, bytes: &[u8]) -> Result<Parsed<T>, FileError
             continue;
         }
         let fields = Fields { record: &record, header: expected };
-        match T::parse(&fields, line as u32) {
-            Ok(r) => match seen.entry(r.key()) {
-                std::collections::hash_map::Entry::Occupied(first) => errors.push(RowError {
-                    line,
-                    column: "",
-                    reason: format!("duplicate of line {} (same {})", first.get(), key_name(source)),
-                }),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(line as u32);
-                    records.push(r);
-                }
-            },
+        match row(line as u32, &fields) {
+            Ok(r) => records.push(r),
             Err((column, reason)) => errors.push(RowError { line, column, reason }),
         }
     }
-    Ok(Parsed { records, errors, rows })
+    Ok((records, errors, rows))
 }
 
 fn key_name(source: Source) -> &'static str {
