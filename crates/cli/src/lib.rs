@@ -1,6 +1,7 @@
 //! The `kjp` command's pieces, kept in a library so tests can call them directly.
 //! Each module only translates between the command line and the domain.
 
+pub mod clients;
 pub mod config;
 pub mod eval;
 pub mod money;

@@ -139,6 +139,9 @@ enum Command {
     /// The audit log of the staff console.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Other agencies' API clients: a bearer token each, scoped, revocable, audited.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Payments, the bank's files, card rules and sanctions (issue 6).
     #[command(flatten)]
     Money(kjp_cli::money::MoneyCommand),
@@ -162,6 +165,28 @@ enum UserCommand {
         #[arg(long)]
         username: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Create a client and print its token (shown once; only its sha256 is kept).
+    Add {
+        /// The client's name, as it appears in the audit log (`client:NAME`).
+        name: String,
+        /// The agency it belongs to, e.g. "Dinas Sosial DKI Jakarta".
+        #[arg(long)]
+        agency: String,
+        /// Comma-separated: registry.search, registry.subscribe, files.import (or
+        /// files.import:SOURCE for one source file, e.g. files.import:dtks), decree.export.
+        #[arg(long)]
+        scope: String,
+    },
+    /// Every client, live or revoked, with its scopes.
+    List,
+    /// Revoke a client's token at once, in every server process.
+    Revoke { name: String },
+    /// Give a client a new token (printed once); the old one stops working.
+    Rotate { name: String },
 }
 
 #[derive(Subcommand)]
@@ -821,6 +846,25 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             let password = kjp_cli::staff::reset_user(&store, &username).await?;
             println!("{username}: new password {password} (shown only now); any lock-out is lifted");
         }
+        Command::Client(command) => {
+            let store = store().await?;
+            match command {
+                ClientCommand::Add { name, agency, scope } => {
+                    let token = kjp_cli::clients::add(&store, &name, &agency, &scope).await?;
+                    println!("created API client {name}; token: {token}");
+                    println!("It is shown only now. Send it as: Authorization: Bearer {token}");
+                }
+                ClientCommand::List => print!("{}", kjp_cli::clients::list(&store).await?),
+                ClientCommand::Revoke { name } => {
+                    kjp_cli::clients::revoke(&store, &name).await?;
+                    println!("{name}: revoked; its token is refused from now on");
+                }
+                ClientCommand::Rotate { name } => {
+                    let token = kjp_cli::clients::rotate(&store, &name).await?;
+                    println!("{name}: new token {token} (shown only now); the old one is refused");
+                }
+            }
+        }
         Command::Audit(AuditCommand::Verify) => {
             let store = store().await?;
             let (ok, text) = kjp_cli::staff::verify_audit(&store).await?;
@@ -1115,6 +1159,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Backup { .. }
         | Command::User(_)
         | Command::Audit(_)
+        | Command::Client(_)
         | Command::Serve(_)
         | Command::Money(_)) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -15,13 +15,30 @@ use utoipa::OpenApi;
         description = "The public status check of KJP Plus and KJMU as JSON: a child's status in a stage by NIK and date of birth, and the server's health and readiness. Answers come from an in-memory index of the decrees; the NIK travels in the query string, which the server never logs.",
         license(name = "MIT")
     ),
-    paths(crate::web::check_json, crate::web::healthz, crate::ops::readyz),
+    paths(crate::web::check_json, crate::web::healthz, crate::ops::readyz, crate::api::whoami),
+    modifiers(&BearerAuth),
     tags(
         (name = "status", description = "The public status check"),
+        (name = "clients", description = "Other agencies' systems, each with its own bearer token (`kjp client add`), scopes and audit trail"),
         (name = "operations", description = "Health and readiness for load balancers and orchestrators"),
     )
 )]
 struct ApiDoc;
+
+/// The agencies' bearer tokens as a security scheme.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("An API client's token, `kjp_` and 64 hex digits, from `kjp client add`"))
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The document, as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {

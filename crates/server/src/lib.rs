@@ -14,6 +14,7 @@
 //! (which also closes idle keep-alive connections), the whole request must be answered
 //! within [`Config::request_timeout`], and a body may not exceed [`Config::body_limit`].
 
+pub mod api;
 mod api_doc;
 pub mod console;
 pub mod index;

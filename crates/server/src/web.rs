@@ -37,6 +37,7 @@ pub(crate) fn router(state: AppState) -> Router {
         // The staff console limits its public forms itself; staff pages are not rate
         // limited (their connections still have the header timeout).
         .merge(crate::console::router(state.clone()))
+        .merge(crate::api::router())
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), crate::ops::observe))
         .with_state(state)
@@ -856,14 +857,21 @@ fn reasons_json<'a>(
 pub(crate) struct ApiError {
     /// What is wrong, in English.
     error: String,
-    /// The query parameter in error, for 400.
+    /// The parameter or field in error, for 400.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
 }
 
-fn json_error(field: Option<&str>, message: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, field: Option<&str>, message: &str) -> Response {
     let body = ApiError { error: message.to_owned(), field: field.map(str::to_owned) };
-    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    (status, Json(body)).into_response()
+}
+
+/// 500 for the JSON API: the cause goes to the server's log (store errors carry no
+/// personal data), not to the client.
+pub(crate) fn api_internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!("api: {e}");
+    json_error(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error")
 }
 
 /// A child's status in one stage, by NIK and date of birth. An unknown NIK and a wrong
@@ -896,13 +904,13 @@ pub(crate) async fn check_json(
     query: Result<Query<RawInput>, QueryRejection>,
 ) -> Response {
     let Ok(Query(raw)) = query else {
-        return json_error(None, "the query string could not be read");
+        return json_error(StatusCode::BAD_REQUEST, None, "the query string could not be read");
     };
     let input = match validate(&raw, Lang::En, false) {
         Ok(i) => i,
         Err(errs) => {
             let (field, message) = errs.first().unwrap_or(("nik", "invalid input"));
-            return json_error(Some(field), message);
+            return json_error(StatusCode::BAD_REQUEST, Some(field), message);
         }
     };
     let index = state.index();

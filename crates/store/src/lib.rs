@@ -16,6 +16,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Row};
 
 mod audit;
+mod clients;
 mod complaints;
 mod decree;
 mod funding;
@@ -25,6 +26,7 @@ mod scoped;
 mod staff;
 
 pub use audit::{AuditBreak, AuditEntry};
+pub use clients::ApiClient;
 pub use complaints::{Complaint, ComplaintCount, ComplaintEvent};
 pub use decree::{DecreeEntry, DecreeRecord, Resolution};
 pub use funding::{Correction, FundingClaim};

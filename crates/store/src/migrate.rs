@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "funding_amendments", include_str!("../migrations/0005_funding_amendments.sql")),
     (6, "money", include_str!("../migrations/0006_money.sql")),
     (20, "console", include_str!("../migrations/0020_console.sql")),
+    (21, "api_clients", include_str!("../migrations/0021_api_clients.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {

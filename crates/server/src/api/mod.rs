@@ -1,0 +1,55 @@
+//! The API for other agencies' systems: authenticated clients ([`clients`]), each call
+//! checked against the client's scopes and recorded in the hash-chained audit log.
+//!
+//! These routes sit outside the public status check's per-address rate limit and body
+//! limit: a client is known by its token, and its calls are audited one by one.
+
+pub mod clients;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+pub use clients::{ApiScope, Client};
+
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/client", get(whoami))
+}
+
+/// Who the token belongs to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct WhoAmI {
+    /// The client's name, as in `kjp client list`.
+    #[schema(example = "dinsos-dtks")]
+    name: String,
+    /// The agency it belongs to.
+    #[schema(example = "Dinas Sosial DKI Jakarta")]
+    agency: String,
+    /// What it may do.
+    #[schema(example = json!(["registry.search", "registry.subscribe"]))]
+    scopes: Vec<String>,
+}
+
+/// The client the bearer token belongs to and its scopes: for an agency to check its
+/// token. Recorded in the audit log like every authenticated call.
+#[utoipa::path(
+    get,
+    path = "/api/v1/client",
+    tag = "clients",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token is live", body = WhoAmI),
+        (status = 401, description = "No token, or an unknown or revoked one", body = crate::web::ApiError),
+    )
+)]
+pub(crate) async fn whoami(State(state): State<AppState>, client: Client) -> Json<WhoAmI> {
+    client.audit(&state, "api.client", "", "").await;
+    Json(WhoAmI {
+        name: client.name.clone(),
+        agency: client.agency.clone(),
+        scopes: client.scopes.iter().map(ApiScope::to_string).collect(),
+    })
+}
