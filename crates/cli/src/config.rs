@@ -46,6 +46,9 @@ pub struct Layer {
     /// Largest request body accepted, in bytes [default: 4096].
     #[arg(long, value_name = "BYTES")]
     pub body_limit_bytes: Option<usize>,
+    /// Largest agency file an API client may upload, in bytes [default: 1073741824].
+    #[arg(long, value_name = "BYTES")]
+    pub upload_limit_bytes: Option<usize>,
     /// Rebuild the index from the database every this many seconds (SIGHUP rebuilds it now) [default: 60].
     #[arg(long, value_name = "SECS")]
     pub reload_secs: Option<Seconds>,
@@ -108,6 +111,7 @@ pub struct Settings {
     pub header_timeout: Duration,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    pub upload_limit_bytes: usize,
     pub reload: Duration,
     pub complaint_sla_days: u32,
     pub log_format: LogFormat,
@@ -178,6 +182,7 @@ impl Layer {
             header_timeout_secs: var(&get, "KJP_HEADER_TIMEOUT_SECS")?,
             request_timeout_secs: var(&get, "KJP_REQUEST_TIMEOUT_SECS")?,
             body_limit_bytes: var(&get, "KJP_BODY_LIMIT_BYTES")?,
+            upload_limit_bytes: var(&get, "KJP_UPLOAD_LIMIT_BYTES")?,
             reload_secs: var(&get, "KJP_RELOAD_SECS")?,
             complaint_sla_days: var(&get, "KJP_COMPLAINT_SLA_DAYS")?,
             log_format: var(&get, "KJP_LOG_FORMAT")?,
@@ -194,6 +199,7 @@ impl Layer {
             header_timeout_secs: over.header_timeout_secs.or(self.header_timeout_secs),
             request_timeout_secs: over.request_timeout_secs.or(self.request_timeout_secs),
             body_limit_bytes: over.body_limit_bytes.or(self.body_limit_bytes),
+            upload_limit_bytes: over.upload_limit_bytes.or(self.upload_limit_bytes),
             reload_secs: over.reload_secs.or(self.reload_secs),
             complaint_sla_days: over.complaint_sla_days.or(self.complaint_sla_days),
             log_format: over.log_format.or(self.log_format),
@@ -212,6 +218,7 @@ impl Layer {
             header_timeout: secs(self.header_timeout_secs, server.header_timeout),
             request_timeout: secs(self.request_timeout_secs, server.request_timeout),
             body_limit_bytes: self.body_limit_bytes.unwrap_or(server.body_limit),
+            upload_limit_bytes: self.upload_limit_bytes.unwrap_or(server.upload_limit),
             reload: secs(self.reload_secs, Duration::from_secs(60)),
             complaint_sla_days: self.complaint_sla_days.unwrap_or(14),
             log_format: self.log_format.unwrap_or_default(),
@@ -240,6 +247,7 @@ impl Settings {
             header_timeout: self.header_timeout,
             request_timeout: self.request_timeout,
             body_limit: self.body_limit_bytes,
+            upload_limit: self.upload_limit_bytes,
         }
     }
 }

@@ -56,6 +56,18 @@ fn the_api_answers_as_its_openapi_document_says() {
         .expect("kjp demo runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // A free loopback port.
+    // A client holding every scope, so the agencies' routes are exercised past their
+    // token check (schemathesis also checks that they refuse a request without it).
+    let out = Command::new(kjp)
+        .args(["client", "add", "fuzz", "--agency", "Schemathesis", "--scope"])
+        .arg("registry.search,registry.subscribe,files.import,decree.export")
+        .env("KJP_DATABASE_URL", format!("sqlite:{}", demo.join("kjp.db").display()))
+        .env("KJP_DATA_DIR", demo.join("kjp-data"))
+        .output()
+        .expect("kjp client add runs");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    let token = printed.split("token: ").nth(1).and_then(|t| t.split_whitespace().next()).expect("a token");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _server = Server(
         Command::new(kjp)
@@ -78,6 +90,7 @@ fn the_api_answers_as_its_openapi_document_says() {
     let out = Command::new(&bin)
         .current_dir(dir.path())
         .args(["run", &format!("{base}/api/openapi.json"), "--url", &base])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance", "-n", "300", "--no-color"])
         .output()
         .expect("schemathesis runs");

@@ -15,10 +15,13 @@ use utoipa::OpenApi;
         description = "The public status check of KJP Plus and KJMU as JSON: a child's status in a stage by NIK and date of birth, and the server's health and readiness. Answers come from an in-memory index of the decrees; the NIK travels in the query string, which the server never logs.",
         license(name = "MIT")
     ),
-    paths(crate::web::check_json, crate::web::healthz, crate::ops::readyz, crate::api::whoami),
+    paths(crate::web::check_json, crate::web::healthz, crate::ops::readyz, crate::api::whoami,
+        crate::api::files::upload, crate::api::files::list, crate::api::files::download,
+        crate::api::files::report, crate::api::files::annex),
     modifiers(&BearerAuth),
     tags(
         (name = "status", description = "The public status check"),
+        (name = "files", description = "Agency files in (multipart, checked and reported row by row as `kjp import` does) and out (snapshots, reports, decree annexes), streamed"),
         (name = "clients", description = "Other agencies' systems, each with its own bearer token (`kjp client add`), scopes and audit trail"),
         (name = "operations", description = "Health and readiness for load balancers and orchestrators"),
     )

@@ -50,6 +50,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes (the form is a few hundred): larger gets 413.
     pub body_limit: usize,
+    /// Largest agency file an API client may upload, in bytes: larger gets 413.
+    pub upload_limit: usize,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(15),
             body_limit: 4 * 1024,
+            upload_limit: 1024 * 1024 * 1024,
         }
     }
 }

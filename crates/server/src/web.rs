@@ -37,7 +37,7 @@ pub(crate) fn router(state: AppState) -> Router {
         // The staff console limits its public forms itself; staff pages are not rate
         // limited (their connections still have the header timeout).
         .merge(crate::console::router(state.clone()))
-        .merge(crate::api::router())
+        .merge(crate::api::router(state.inner.config.upload_limit))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), crate::ops::observe))
         .with_state(state)

@@ -46,7 +46,31 @@ async fn the_document_describes_every_json_route_as_implemented() {
     assert!(doc["openapi"].as_str().expect("openapi").starts_with("3."), "{}", doc["openapi"]);
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
     let paths: BTreeSet<_> = doc["paths"].as_object().expect("paths").keys().cloned().collect();
-    assert_eq!(paths, ["/api/v1/status", "/healthz", "/readyz"].map(String::from).into());
+    let public = ["/api/v1/status", "/healthz", "/readyz"];
+    let agency = [
+        "/api/v1/client",
+        "/api/v1/files",
+        "/api/v1/files/{sha256}",
+        "/api/v1/files/{sha256}/report.csv",
+        "/api/v1/annex/{file}",
+    ];
+    assert_eq!(paths, public.iter().chain(&agency).map(|p| p.to_string()).collect());
+    // The agencies' routes: a bearer token, 401 without one, 403 where a scope decides.
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    for path in agency {
+        for (method, op) in doc["paths"][path].as_object().expect("operations") {
+            assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{method} {path}");
+            assert!(op["responses"]["401"].is_object(), "{method} {path} documents 401");
+            if path != "/api/v1/client" {
+                assert!(op["responses"]["403"].is_object(), "{method} {path} documents 403");
+            }
+        }
+    }
+    let upload = &doc["paths"]["/api/v1/files"]["post"];
+    assert!(upload["requestBody"]["content"]["multipart/form-data"]["schema"].is_object(), "{upload}");
+    let mut upload_codes: Vec<&String> = upload["responses"].as_object().expect("responses").keys().collect();
+    upload_codes.sort();
+    assert_eq!(upload_codes, ["200", "201", "400", "401", "403", "409", "413", "422"]);
     assert_eq!(codes(&doc, "/api/v1/status"), [200, 400, 404, 429].into());
     assert_eq!(codes(&doc, "/healthz"), [200].into());
     assert_eq!(codes(&doc, "/readyz"), [200, 503].into());

@@ -89,9 +89,14 @@ pub struct Client {
 }
 
 impl Client {
+    /// Whether the client holds `scope`.
+    pub fn allows(&self, scope: &ApiScope) -> bool {
+        self.scopes.iter().any(|s| s.covers(scope))
+    }
+
     /// 403 unless the client holds `scope`; a refusal is recorded in the audit log.
     pub async fn require(&self, state: &AppState, scope: &ApiScope) -> Result<(), Response> {
-        if self.scopes.iter().any(|s| s.covers(scope)) {
+        if self.allows(scope) {
             return Ok(());
         }
         self.audit(state, "api.denied", "", &format!("scope {scope} not granted")).await;

@@ -1,13 +1,15 @@
 //! The API for other agencies' systems: authenticated clients ([`clients`]), each call
 //! checked against the client's scopes and recorded in the hash-chained audit log.
 //!
-//! These routes sit outside the public status check's per-address rate limit and body
-//! limit: a client is known by its token, and its calls are audited one by one.
+//! These routes sit outside the public status check's per-address rate limit, body limit
+//! and request timeout: a client is known by its token, its calls are audited one by one,
+//! and an upload may be large ([`crate::Config::upload_limit`]) and slow.
 
 pub mod clients;
+pub(crate) mod files;
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -15,8 +17,16 @@ pub use clients::{ApiScope, Client};
 
 use crate::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/client", get(whoami))
+pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/client", get(whoami))
+        .route(
+            "/api/v1/files",
+            post(files::upload).get(files::list).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/api/v1/files/{sha256}", get(files::download))
+        .route("/api/v1/files/{sha256}/report.csv", get(files::report))
+        .route("/api/v1/annex/{file}", get(files::annex))
 }
 
 /// Who the token belongs to.
