@@ -63,3 +63,60 @@ fn user_add_prints_a_password_and_audit_verify_catches_tampering() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("entry 1: was edited"), "{}", text(&out));
 }
+
+#[test]
+fn client_add_list_rotate_revoke() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("kjp.db");
+    let args = [
+        "client",
+        "add",
+        "dinsos",
+        "--agency",
+        "Dinas Sosial",
+        "--scope",
+        "registry.search, files.import:dtks",
+    ];
+    let out = kjp(&db, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let token =
+        text(&out).split("token: ").nth(1).expect("a token").split_whitespace().next().unwrap().to_string();
+    assert!(token.starts_with("kjp_") && token.len() == 68, "{token}");
+
+    for (args, message) in [
+        (&args[..], "exists"),
+        (
+            &["client", "add", "bank", "--agency", "Bank DKI", "--scope", "admin"][..],
+            "one of registry.search",
+        ),
+        (
+            &["client", "add", "bank", "--agency", "Bank DKI", "--scope", "files.import:nonsense"][..],
+            "files.import:<source>",
+        ),
+        (&["client", "add", "bank", "--agency", "Bank DKI", "--scope", " , "][..], "at least one"),
+        (&["client", "add", "bank", "--agency", " ", "--scope", "decree.export"][..], "name the agency"),
+        (&["client", "revoke", "nobody"][..], "no client named"),
+    ] {
+        let out = kjp(&db, args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(message), "{args:?}: {}", text(&out));
+    }
+
+    let out = kjp(&db, &["client", "list"]);
+    let listed = text(&out);
+    assert!(listed.contains("dinsos") && listed.contains("live"), "{listed}");
+    assert!(listed.contains("registry.search files.import:dtks"), "{listed}");
+    assert!(!listed.contains(&token[4..]), "the token is never shown again");
+
+    let out = kjp(&db, &["client", "rotate", "dinsos"]);
+    assert!(out.status.success() && text(&out).contains("new token kjp_"), "{}", text(&out));
+    assert!(kjp(&db, &["client", "revoke", "dinsos"]).status.success());
+    let out = kjp(&db, &["client", "revoke", "dinsos"]);
+    assert!(!out.status.success() && text(&out).contains("already revoked"), "{}", text(&out));
+    let out = kjp(&db, &["client", "rotate", "dinsos"]);
+    assert!(!out.status.success() && text(&out).contains("is revoked"), "{}", text(&out));
+    assert!(text(&kjp(&db, &["client", "list"])).contains("revoked"));
+
+    let out = kjp(&db, &["audit", "verify"]);
+    assert!(text(&out).contains("3 entries, chain intact"), "add, rotate, revoke: {}", text(&out));
+}
