@@ -42,7 +42,7 @@ fn the_api_answers_as_its_openapi_document_says() {
     let bin = venv().join("bin").join("schemathesis");
     assert!(
         bin.exists(),
-        "schemathesis is not installed at {}: run `bash .ci/run`, or `python3 -m venv {v} && {v}/bin/pip install schemathesis==4.32.5` (or set KJP_SKIP_SCHEMATHESIS=1)",
+        "schemathesis is not installed at {}: run `bash .ci/run`, or `python3 -m venv {v} && {v}/bin/pip install schemathesis==4.32.5 openapi-spec-validator==0.9.0` (or set KJP_SKIP_SCHEMATHESIS=1)",
         bin.display(),
         v = venv().display()
     );
@@ -86,6 +86,25 @@ fn the_api_answers_as_its_openapi_document_says() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let base = format!("http://127.0.0.1:{port}");
+
+    // The document itself against the OpenAPI 3.1 specification's schema.
+    let validator = venv().join("bin").join("openapi-spec-validator");
+    assert!(
+        validator.exists(),
+        "openapi-spec-validator is not installed at {}: run `bash .ci/run`",
+        validator.display()
+    );
+    let doc = dir.path().join("openapi.json");
+    let fetch = "import sys, urllib.request; open(sys.argv[2], 'wb').write(urllib.request.urlopen(sys.argv[1]).read())";
+    let out = Command::new(venv().join("bin").join("python"))
+        .args(["-c", fetch, &format!("{base}/api/openapi.json")])
+        .arg(&doc)
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "fetching the document: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&validator).arg(&doc).output().expect("validator runs");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("OK"), "the OpenAPI document does not validate:\n{said}");
     // Run in the temporary directory: schemathesis keeps its databases in the working one.
     let out = Command::new(&bin)
         .current_dir(dir.path())
