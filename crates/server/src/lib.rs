@@ -169,6 +169,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = state.inner.config.clone();
+    api::files::sweep_scratch(state.inner.store.data_dir());
     let app = web::router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

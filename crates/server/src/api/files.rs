@@ -225,6 +225,24 @@ pub(crate) async fn upload(
     (status, Json(body)).into_response()
 }
 
+/// Removes scratch directories a killed process left behind: those older than an hour
+/// (a request in flight in another process is younger). Called when serving starts.
+pub(crate) fn sweep_scratch(data: &Path) {
+    let Ok(entries) = std::fs::read_dir(data.join("uploads")) else { return };
+    let hour = std::time::Duration::from_secs(3600);
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > hour));
+        if old {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!("uploads: could not remove {}: {e}", entry.path().display());
+            }
+        }
+    }
+}
+
 fn ensure_uploads(data: &Path) -> std::path::PathBuf {
     let dir = data.join("uploads");
     // A failure shows at the tempdir that follows.
@@ -501,4 +519,25 @@ async fn stream_file(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeping_removes_only_scratch_older_than_an_hour() {
+        let data = tempfile::tempdir().unwrap();
+        let uploads = ensure_uploads(data.path());
+        let (old, new) = (uploads.join("upload-old"), uploads.join("upload-new"));
+        for dir in [&old, &new] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("dtks.csv"), "nik\n").unwrap();
+        }
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::open(&old).unwrap().set_modified(two_hours_ago).unwrap();
+        sweep_scratch(data.path());
+        assert!(!old.exists(), "left by a killed process");
+        assert!(new.join("dtks.csv").exists(), "may be another process's upload in flight");
+    }
 }
