@@ -148,6 +148,9 @@ async fn authorisation_matrix_every_route_every_role() {
         (Role::Bank, ""),
         (Role::Auditor, ""),
     ];
+    let (_, digest) = kjp_server::api::clients::new_token();
+    let scopes = ["decree.export".to_string()];
+    assert!(app.store.add_api_client("matrix", "Bank DKI", &scopes, &digest, "test").await.unwrap());
     // Logging out ends the session: last.
     let mut rules: Vec<_> = MATRIX.iter().collect();
     rules.sort_by_key(|r| r.path == "/staff/logout");
@@ -162,7 +165,7 @@ async fn authorisation_matrix_every_route_every_role() {
             _ => &post_ticket,
         };
         for r in &rules {
-            let path = r.path.replace("{ticket}", ticket);
+            let path = r.path.replace("{ticket}", ticket).replace("{name}", "matrix");
             let (status, body) = if r.method == "GET" {
                 s.get(&path).await
             } else {
@@ -190,7 +193,7 @@ async fn authorisation_matrix_every_route_every_role() {
     // Without a session every staff route sends the browser to the sign-in page.
     let c = client();
     for r in MATRIX {
-        let url = app.url(&r.path.replace("{ticket}", &post_ticket));
+        let url = app.url(&r.path.replace("{ticket}", &post_ticket).replace("{name}", "matrix"));
         let res = if r.method == "GET" { c.get(url).send().await } else { c.post(url).send().await }
             .expect("request");
         assert_eq!(res.status().as_u16(), 303, "{} {}", r.method, r.path);
@@ -694,4 +697,49 @@ async fn the_complaint_list_puts_overdue_first_and_finds_a_ticket() {
     assert!(page.contains("(lewat)"), "{page}");
     let (_, page) = s.get(&format!("/staff/complaints?show=all&q={}", recent.to_lowercase())).await;
     assert!(page.contains(&recent) && !page.contains(&late), "{page}");
+}
+
+#[tokio::test]
+async fn the_office_makes_an_api_client_whose_token_works_until_revoked() {
+    let app = spawn(true, 0).await;
+    let pw = add(&app, "dinas", "admin", "").await;
+    let admin = sign_in(&app, "dinas", &pw).await;
+    let whoami = |token: String| {
+        let c = client();
+        let url = app.url("/api/v1/client");
+        async move { c.get(url).bearer_auth(token).send().await.expect("whoami").status().as_u16() }
+    };
+
+    let fields = [("name", "bankdki"), ("agency", "Bank DKI"), ("scopes", "decree.export, registry.search")];
+    let (status, _, body) = admin.post("/staff/clients", &fields).await;
+    assert_eq!(status, 200, "{body}");
+    let token =
+        body.split("<code id=\"token\">").nth(1).and_then(|t| t.split('<').next()).expect("the token shown");
+    assert_eq!(whoami(token.to_string()).await, 200);
+    assert!(body.contains("decree.export registry.search"), "listed with its scopes");
+
+    for (fields, message) in [
+        ([("name", "bankdki"), ("agency", "Bank DKI"), ("scopes", "decree.export")], "exists"),
+        ([("name", "x"), ("agency", "Bank DKI"), ("scopes", "decree.export")], "3 to 32 characters"),
+        ([("name", "other"), ("agency", "Bank DKI"), ("scopes", "root")], "one of registry.search"),
+    ] {
+        let (status, _, body) = admin.post("/staff/clients", &fields).await;
+        assert!([400, 409].contains(&status), "{fields:?}: {status}");
+        assert!(body.contains(message), "{fields:?}: {body}");
+        assert!(body.contains("value=\"Bank DKI\""), "what was typed is kept");
+    }
+
+    let (status, _, body) = admin.post("/staff/clients/bankdki/revoke", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(whoami(token.to_string()).await, 401, "refused at once");
+    assert_eq!(admin.post("/staff/clients/bankdki/revoke", &[]).await.0, 409, "already revoked");
+    assert_eq!(admin.post("/staff/clients/nobody/revoke", &[]).await.0, 404);
+
+    let log = app.store.audit_entries(50, "").await.unwrap();
+    for action in ["client.add", "client.revoke"] {
+        assert!(
+            log.iter().any(|e| e.actor == "dinas" && e.action == action && e.subject == "bankdki"),
+            "{action}"
+        );
+    }
 }

@@ -70,6 +70,99 @@ impl fmt::Display for ApiScope {
     }
 }
 
+/// Why managing a client failed; the texts are shown as they are by the CLI and console.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("client name: {0}")]
+    Name(String),
+    #[error("--agency: name the agency the client belongs to")]
+    NoAgency,
+    #[error("--scope {0:?}: one of {codes}", codes = ApiScope::CODES)]
+    UnknownScope(String),
+    #[error("--scope: give at least one of {codes}", codes = ApiScope::CODES)]
+    NoScope,
+    #[error("a client named {0:?} exists (revoked names stay taken)")]
+    Taken(String),
+    #[error("no client named {0:?}")]
+    NotFound(String),
+    #[error("client {0:?} is already revoked")]
+    AlreadyRevoked(String),
+    #[error("client {0:?} is revoked: add a new one")]
+    Revoked(String),
+    #[error(transparent)]
+    Store(#[from] kjp_store::StoreError),
+}
+
+/// Creates a client and returns its token (to show once; only its digest is kept).
+/// `scopes` is comma-separated. Audited as `client.add` by `actor` from `origin`.
+pub async fn add_client(
+    store: &kjp_store::Store,
+    name: &str,
+    agency: &str,
+    scopes: &str,
+    actor: &str,
+    origin: &str,
+) -> Result<String, ClientError> {
+    crate::console::check_username(name).map_err(ClientError::Name)?;
+    let agency = agency.trim();
+    if agency.is_empty() {
+        return Err(ClientError::NoAgency);
+    }
+    let mut parsed = Vec::new();
+    for raw in scopes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let scope = ApiScope::parse(raw).ok_or_else(|| ClientError::UnknownScope(raw.into()))?;
+        if !parsed.contains(&scope) {
+            parsed.push(scope);
+        }
+    }
+    if parsed.is_empty() {
+        return Err(ClientError::NoScope);
+    }
+    let codes: Vec<String> = parsed.iter().map(ApiScope::to_string).collect();
+    let (token, digest) = new_token();
+    if !store.add_api_client(name, agency, &codes, &digest, actor).await? {
+        return Err(ClientError::Taken(name.into()));
+    }
+    store.audit(actor, "client.add", name, &format!("{agency} [{}]", codes.join(" ")), origin).await?;
+    Ok(token)
+}
+
+/// Revokes a client at once, in every server process. Audited as `client.revoke`.
+pub async fn revoke_client(
+    store: &kjp_store::Store,
+    name: &str,
+    actor: &str,
+    origin: &str,
+) -> Result<(), ClientError> {
+    if !store.revoke_api_client(name).await? {
+        return Err(match store.api_client(name).await? {
+            Some(_) => ClientError::AlreadyRevoked(name.into()),
+            None => ClientError::NotFound(name.into()),
+        });
+    }
+    store.audit(actor, "client.revoke", name, "", origin).await?;
+    Ok(())
+}
+
+/// Gives a live client a new token (returned, to show once); the old one stops working
+/// at once. Audited as `client.rotate`.
+pub async fn rotate_client(
+    store: &kjp_store::Store,
+    name: &str,
+    actor: &str,
+    origin: &str,
+) -> Result<String, ClientError> {
+    let (token, digest) = new_token();
+    if !store.rotate_api_client(name, &digest).await? {
+        return Err(match store.api_client(name).await? {
+            Some(_) => ClientError::Revoked(name.into()),
+            None => ClientError::NotFound(name.into()),
+        });
+    }
+    store.audit(actor, "client.rotate", name, "", origin).await?;
+    Ok(token)
+}
+
 /// A new token and the digest the store keeps of it.
 pub fn new_token() -> (String, String) {
     let token = format!("kjp_{}", crate::console::auth::random_hex(32));

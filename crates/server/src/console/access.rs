@@ -304,6 +304,24 @@ pub const MATRIX: &[RouteRule] = &[
         what: "create a staff account",
         access: [Y, N, N, N, N, N],
     },
+    RouteRule {
+        method: "GET",
+        path: "/staff/clients",
+        what: "agencies' API clients",
+        access: [Y, N, N, N, N, Y],
+    },
+    RouteRule {
+        method: "POST",
+        path: "/staff/clients",
+        what: "create an API client (token shown once)",
+        access: [Y, N, N, N, N, N],
+    },
+    RouteRule {
+        method: "POST",
+        path: "/staff/clients/{name}/revoke",
+        what: "revoke an API client",
+        access: [Y, N, N, N, N, N],
+    },
 ];
 
 /// The rule for a method and route pattern, if there is one.

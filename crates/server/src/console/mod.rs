@@ -9,6 +9,7 @@
 pub mod access;
 pub mod auth;
 mod child;
+mod clients;
 mod complaints;
 mod dashboard;
 mod office;
@@ -77,6 +78,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/staff/dashboard.xlsx", get(dashboard::xlsx))
         .route("/staff/audit", get(office::audit))
         .route("/staff/users", get(office::users).post(office::add_user))
+        .route("/staff/clients", get(clients::list).post(clients::add))
+        .route("/staff/clients/{name}/revoke", post(clients::revoke))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard));
     let open = Router::new()
         .route("/staff/login", get(auth::login_form).post(auth::login))
@@ -133,6 +136,7 @@ impl Nav {
             ("/staff/dashboard", "Dasbor"),
             ("/staff/audit", "Audit"),
             ("/staff/users", "Akun"),
+            ("/staff/clients", "Klien API"),
             ("/staff/password", "Kata sandi"),
         ];
         let links = candidates
