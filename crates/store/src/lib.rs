@@ -21,6 +21,7 @@ mod complaints;
 mod decree;
 mod funding;
 mod migrate;
+mod registry;
 pub mod money;
 mod scoped;
 mod staff;
@@ -31,6 +32,7 @@ pub use complaints::{Complaint, ComplaintCount, ComplaintEvent};
 pub use decree::{DecreeEntry, DecreeRecord, Resolution};
 pub use funding::{Correction, FundingClaim};
 pub use migrate::{Applied, MIGRATIONS};
+pub use registry::{Cancelled, HistoryRow, RegistryEvent, Subscription, TxnRecord};
 pub use scoped::Within;
 pub use staff::{LoginAttempt, StaffSession, StaffUser};
 
