@@ -15,10 +15,21 @@ use utoipa::OpenApi;
         description = "The public status check of KJP Plus and KJMU as JSON: a child's status in a stage by NIK and date of birth, and the server's health and readiness. Answers come from an in-memory index of the decrees; the NIK travels in the query string, which the server never logs.",
         license(name = "MIT")
     ),
-    paths(crate::web::check_json, crate::web::healthz, crate::ops::readyz, crate::api::whoami),
+    paths(
+        crate::web::check_json,
+        crate::web::healthz,
+        crate::ops::readyz,
+        crate::api::whoami,
+        crate::api::registry::search,
+        crate::api::registry::subscribe,
+        crate::api::registry::unsubscribe,
+        crate::api::registry::txn_status,
+        crate::api::registry::jwks,
+    ),
     modifiers(&BearerAuth),
     tags(
         (name = "status", description = "The public status check"),
+        (name = "registry", description = "Registry interoperability on the Digital Convergence Initiative's pattern (DCI, Integrated Beneficiary Registry): is a NIK a recipient of a stage and since when; subscribe to recipient changes, notified signed (docs/registry.md)"),
         (name = "clients", description = "Other agencies' systems, each with its own bearer token (`kjp client add`), scopes and audit trail"),
         (name = "operations", description = "Health and readiness for load balancers and orchestrators"),
     )

@@ -468,19 +468,24 @@ impl Store {
         Ok(())
     }
 
-    /// Records a request; `false` if this client already sent a message with this id.
-    pub async fn record_registry_txn(&self, t: &TxnRecord) -> Result<bool> {
+    /// Records a request as received (`rcvd`); `false` if this client already sent a
+    /// message with this id.
+    pub async fn begin_registry_txn(
+        &self,
+        client: &str,
+        message_id: &str,
+        transaction_id: &str,
+        action: &str,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO registry_transactions (client, message_id, transaction_id, action, status, detail, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, 'rcvd', '{}', $5)",
         )
-        .bind(&t.client)
-        .bind(&t.message_id)
-        .bind(&t.transaction_id)
-        .bind(&t.action)
-        .bind(&t.status)
-        .bind(&t.detail)
-        .bind(&t.recorded_at)
+        .bind(client)
+        .bind(message_id)
+        .bind(transaction_id)
+        .bind(action)
+        .bind(crate::now())
         .execute(&self.pool)
         .await;
         match done {
@@ -488,6 +493,18 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Records how a received request was answered.
+    pub async fn finish_registry_txn(&self, client: &str, message_id: &str, status: &str, detail: &str) -> Result<()> {
+        sqlx::query("UPDATE registry_transactions SET status = $3, detail = $4 WHERE client = $1 AND message_id = $2")
+            .bind(client)
+            .bind(message_id)
+            .bind(status)
+            .bind(detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// A client's requests under one transaction id, in the order received.

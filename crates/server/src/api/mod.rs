@@ -5,6 +5,7 @@
 //! limit: a client is known by its token, and its calls are audited one by one.
 
 pub mod clients;
+pub mod registry;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -16,7 +17,7 @@ pub use clients::{ApiScope, Client};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/client", get(whoami))
+    Router::new().route("/api/v1/client", get(whoami)).merge(registry::router())
 }
 
 /// Who the token belongs to.
