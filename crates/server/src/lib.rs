@@ -157,7 +157,10 @@ impl AppState {
 
     /// Delivers registry notifications to subscribers in the background (see
     /// [`api::registry::notify`]); safe to run in every server process.
-    pub fn spawn_notifier(&self, settings: api::registry::notify::NotifySettings) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_notifier(
+        &self,
+        settings: api::registry::notify::NotifySettings,
+    ) -> tokio::task::JoinHandle<()> {
         api::registry::notify::spawn(self.clone(), settings)
     }
 

@@ -46,7 +46,30 @@ async fn the_document_describes_every_json_route_as_implemented() {
     assert!(doc["openapi"].as_str().expect("openapi").starts_with("3."), "{}", doc["openapi"]);
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
     let paths: BTreeSet<_> = doc["paths"].as_object().expect("paths").keys().cloned().collect();
-    assert_eq!(paths, ["/api/v1/status", "/healthz", "/readyz"].map(String::from).into());
+    let registry = [
+        "/dci/registry/sync/search",
+        "/dci/registry/subscribe",
+        "/dci/registry/unsubscribe",
+        "/dci/registry/txn/status",
+    ];
+    let mut expected: BTreeSet<String> =
+        ["/api/v1/status", "/healthz", "/readyz", "/api/v1/client", "/.well-known/jwks.json"]
+            .map(String::from)
+            .into();
+    expected.extend(registry.map(String::from));
+    assert_eq!(paths, expected);
+    // The registry's envelopes: a JSON request body, bearer tokens, every answer JSON.
+    for path in registry {
+        let op = &doc["paths"][path]["post"];
+        assert!(op["requestBody"]["content"]["application/json"]["schema"].is_object(), "{path}");
+        assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{path}");
+        let codes: BTreeSet<&str> =
+            op["responses"].as_object().expect("responses").keys().map(String::as_str).collect();
+        assert_eq!(codes, ["200", "400", "401", "403", "413", "415", "422"].into(), "{path}");
+        for (code, r) in op["responses"].as_object().unwrap() {
+            assert!(r["content"]["application/json"]["schema"].is_object(), "{path} {code} has no schema");
+        }
+    }
     assert_eq!(codes(&doc, "/api/v1/status"), [200, 400, 404, 429].into());
     assert_eq!(codes(&doc, "/healthz"), [200].into());
     assert_eq!(codes(&doc, "/readyz"), [200, 503].into());

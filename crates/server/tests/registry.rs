@@ -22,11 +22,8 @@ async fn client(app: &TestApp, name: &str, scopes: &[&str]) -> String {
 }
 
 async fn post(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
-    let mut req = app
-        .client
-        .post(app.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_string());
+    let mut req =
+        app.client.post(app.url(path)).header("content-type", "application/json").body(body.to_string());
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -71,7 +68,10 @@ async fn published_key(app: &TestApp) -> String {
     let res = app.client.get(app.url("/.well-known/jwks.json")).send().await.expect("jwks");
     assert_eq!(res.status().as_u16(), 200);
     let jwks: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
-    assert_eq!((jwks["keys"][0]["kty"].as_str(), jwks["keys"][0]["alg"].as_str()), (Some("OKP"), Some("EdDSA")));
+    assert_eq!(
+        (jwks["keys"][0]["kty"].as_str(), jwks["keys"][0]["alg"].as_str()),
+        (Some("OKP"), Some("EdDSA"))
+    );
     jwks["keys"][0]["x"].as_str().expect("x").to_string()
 }
 
@@ -103,7 +103,10 @@ async fn search_answers_the_standing_and_since_when_and_nothing_else() {
     ];
     let v = search(&app, &token, "m1", items).await;
     assert_eq!(v["header"]["status"], "succ", "{v}");
-    assert_eq!((v["header"]["action"].as_str(), v["header"]["receiver_id"].as_str()), (Some("on-search"), Some("dinsos.test")));
+    assert_eq!(
+        (v["header"]["action"].as_str(), v["header"]["receiver_id"].as_str()),
+        (Some("on-search"), Some("dinsos.test"))
+    );
     assert_eq!(v["message"]["transaction_id"], "txn-m1");
     assert!(signed_by(&published_key(&app).await, &v), "the answer verifies against the JWKS");
 
@@ -112,10 +115,18 @@ async fn search_answers_the_standing_and_since_when_and_nothing_else() {
     assert_eq!(answer(&v, "r1")["status"], "succ");
     assert_eq!(adi["identifier"], json!({"identifier_type": "NIK", "identifier_value": RECIPIENT}));
     assert_eq!(
-        (adi["enrolment_status"].as_str(), adi["is_recipient"].as_bool(), adi["since"].as_str(), adi["decree"].as_str()),
+        (
+            adi["enrolment_status"].as_str(),
+            adi["is_recipient"].as_bool(),
+            adi["since"].as_str(),
+            adi["decree"].as_str()
+        ),
         (Some("recipient"), Some(true), Some("2025-03-10"), Some("266/2025"))
     );
-    assert_eq!((adi["programme_identifier"].as_str(), adi["stage"].as_str()), (Some("kjp-plus"), Some("2025/1")));
+    assert_eq!(
+        (adi["programme_identifier"].as_str(), adi["stage"].as_str()),
+        (Some("kjp-plus"), Some("2025/1"))
+    );
     assert_eq!(answer(&v, "r1")["pagination"], json!({"page_size": 10, "page_number": 1, "total_count": 1}));
     assert_eq!(record("r2")["enrolment_status"], "unfunded");
     assert_eq!(record("r2")["is_recipient"], false);
@@ -124,9 +135,17 @@ async fn search_answers_the_standing_and_since_when_and_nothing_else() {
     let mut unknown = record("r4");
     unknown["identifier"]["identifier_value"] = json!(CAR_OWNED);
     assert_eq!(unknown, record("r3"));
-    for (r, code) in [("r5", "rjct.search_criteria.invalid"), ("r6", "rjct.search_criteria.invalid"), ("r7", "rjct.search_criteria.invalid")] {
+    for (r, code) in [
+        ("r5", "rjct.search_criteria.invalid"),
+        ("r6", "rjct.search_criteria.invalid"),
+        ("r7", "rjct.search_criteria.invalid"),
+    ] {
         let a = answer(&v, r);
-        assert_eq!((a["status"].as_str(), a["status_reason_code"].as_str()), (Some("rjct"), Some(code)), "{r}: {a}");
+        assert_eq!(
+            (a["status"].as_str(), a["status_reason_code"].as_str()),
+            (Some("rjct"), Some(code)),
+            "{r}: {a}"
+        );
         assert!(a.get("data").is_none(), "{a}");
     }
     assert!(answer(&v, "r6")["status_reason_message"].as_str().unwrap().contains("NIK"));
@@ -140,11 +159,17 @@ async fn search_answers_the_standing_and_since_when_and_nothing_else() {
     // Audited: each NIK searched, masked; no full NIK anywhere in the client's entries.
     let log = app.store.audit_entries(100, "client:dinsos").await.unwrap();
     let searches: Vec<_> = log.iter().filter(|e| e.action == "registry.search").collect();
-    assert!(searches.iter().any(|e| e.subject == "3171**********01" && e.detail.contains("2025/1 recipient")), "{searches:?}");
+    assert!(
+        searches.iter().any(|e| e.subject == "3171**********01" && e.detail.contains("2025/1 recipient")),
+        "{searches:?}"
+    );
     assert_eq!(searches.len(), 7, "one entry per request: {searches:?}");
     for e in &log {
         for nik in [RECIPIENT, UNFUNDED, CAR_OWNED, UNKNOWN, "3171013203120001"] {
-            assert!(!e.subject.contains(nik) && !e.detail.contains(nik), "a full NIK in the audit log: {e:?}");
+            assert!(
+                !e.subject.contains(nik) && !e.detail.contains(nik),
+                "a full NIK in the audit log: {e:?}"
+            );
         }
     }
 }
@@ -169,10 +194,15 @@ async fn every_stage_is_a_record_paginated_and_bad_pages_or_headers_are_rejected
     assert_eq!(a["data"]["reg_records"][0]["stage"], "2025/1");
     let v = search(&app, &token, "p2", vec![page(2, 1, None)]).await;
     let second = &answer(&v, "p")["data"]["reg_records"][0];
-    assert_eq!((second["stage"].as_str(), second["enrolment_status"].as_str()), (Some("2025/2"), Some("in_process")));
+    assert_eq!(
+        (second["stage"].as_str(), second["enrolment_status"].as_str()),
+        (Some("2025/2"), Some("in_process"))
+    );
     assert!(second.get("since").is_none(), "{second}");
     let v = search(&app, &token, "p3", vec![page(3, 1, None)]).await;
     assert_eq!(answer(&v, "p")["data"]["reg_records"], json!([]));
+    let v = search(&app, &token, "p3b", vec![page(i64::MAX, 100, None)]).await;
+    assert_eq!(answer(&v, "p")["data"]["reg_records"], json!([]), "a page far beyond the last");
     let v = search(&app, &token, "p4", vec![page(1, 1, Some("desc"))]).await;
     assert_eq!(answer(&v, "p")["data"]["reg_records"][0]["stage"], "2025/2");
     let v = search(&app, &token, "p5", vec![page(1, 101, None)]).await;
@@ -187,10 +217,17 @@ async fn every_stage_is_a_record_paginated_and_bad_pages_or_headers_are_rejected
 
     // The message as a whole.
     let v = search(&app, &token, "p1", vec![page(1, 1, None)]).await;
-    assert_eq!((v["header"]["status"].as_str(), v["header"]["status_reason_code"].as_str()), (Some("rjct"), Some("rjct.message_id.duplicate")));
+    assert_eq!(
+        (v["header"]["status"].as_str(), v["header"]["status_reason_code"].as_str()),
+        (Some("rjct"), Some("rjct.message_id.duplicate"))
+    );
     let mut body = json!({"header": header("h1", "search", 3), "message": {"transaction_id": "t", "search_request": [page(1, 1, None)]}});
     let (code, v) = post(&app, "/dci/registry/sync/search", Some(&token), &body.to_string()).await;
-    assert_eq!((code, v["header"]["status_reason_code"].as_str()), (200, Some("rjct.total_count.invalid")), "{v}");
+    assert_eq!(
+        (code, v["header"]["status_reason_code"].as_str()),
+        (200, Some("rjct.total_count.invalid")),
+        "{v}"
+    );
     body["header"] = header("h2", "subscribe", 1);
     let (_, v) = post(&app, "/dci/registry/sync/search", Some(&token), &body.to_string()).await;
     assert_eq!(v["header"]["status_reason_code"], "rjct.action.invalid");
@@ -217,14 +254,22 @@ async fn every_stage_is_a_record_paginated_and_bad_pages_or_headers_are_rejected
     let mut txn2 = txn.clone();
     txn2["header"]["message_id"] = json!("s2");
     let (_, v) = post(&app, "/dci/registry/txn/status", Some(&other), &txn2.to_string()).await;
-    assert_eq!((v["header"]["status"].as_str(), v["header"]["status_reason_code"].as_str()), (Some("rjct"), Some("rjct.reference_id.invalid")));
+    assert_eq!(
+        (v["header"]["status"].as_str(), v["header"]["status_reason_code"].as_str()),
+        (Some("rjct"), Some("rjct.reference_id.invalid"))
+    );
 }
 
 #[tokio::test]
 async fn a_token_and_the_scope_are_required_and_a_refusal_is_audited() {
     let app = spawn(true, 0).await;
     let body = json!({"header": header("a1", "search", 1), "message": {"transaction_id": "t", "search_request": [by_nik("r", RECIPIENT, None)]}}).to_string();
-    for path in ["/dci/registry/sync/search", "/dci/registry/subscribe", "/dci/registry/unsubscribe", "/dci/registry/txn/status"] {
+    for path in [
+        "/dci/registry/sync/search",
+        "/dci/registry/subscribe",
+        "/dci/registry/unsubscribe",
+        "/dci/registry/txn/status",
+    ] {
         let (code, v) = post(&app, path, None, &body).await;
         assert_eq!(code, 401, "{path}: {v}");
         let (code, _) = post(&app, path, Some("kjp_0000"), &body).await;
@@ -239,7 +284,10 @@ async fn a_token_and_the_scope_are_required_and_a_refusal_is_audited() {
     let (code, _) = post(&app, "/dci/registry/subscribe", Some(&searcher), &body).await;
     assert_eq!(code, 403, "search does not grant subscribe");
     let log = app.store.audit_entries(100, "api.denied").await.unwrap();
-    assert!(log.iter().any(|e| e.actor == "client:bappeda" && e.detail.contains("registry.search")), "{log:?}");
+    assert!(
+        log.iter().any(|e| e.actor == "client:bappeda" && e.detail.contains("registry.search")),
+        "{log:?}"
+    );
     assert!(log.iter().all(|e| !e.detail.contains(RECIPIENT)));
 }
 
@@ -292,7 +340,11 @@ async fn subscribe(app: &TestApp, token: &str, message_id: &str, url: &str, filt
 }
 
 fn settings() -> NotifySettings {
-    NotifySettings { retry_base: Duration::from_millis(300), retry_max: Duration::from_secs(1), ..Default::default() }
+    NotifySettings {
+        retry_base: Duration::from_millis(300),
+        retry_max: Duration::from_secs(1),
+        ..Default::default()
+    }
 }
 
 fn sanction(nik: &str, act: &str) -> kjp_store::money::Sanction {
@@ -358,7 +410,11 @@ async fn a_change_is_notified_signed_retried_after_a_failure_and_stops_after_uns
         by: "officer".into(),
     };
     amend::correct(&app.store, stage(), &req).await.expect("correct");
-    let decree = kjp_import::decree::DecreeRequest { number: "301/2025".into(), date: "2025-04-15".parse().unwrap(), note: String::new() };
+    let decree = kjp_import::decree::DecreeRequest {
+        number: "301/2025".into(),
+        date: "2025-04-15".parse().unwrap(),
+        note: String::new(),
+    };
     amend::amend(&app.store, stage(), &decree).await.expect("amend");
 
     // The receiver fails the first POST: nothing is lost, it comes again after the wait.
@@ -377,12 +433,19 @@ async fn a_change_is_notified_signed_retried_after_a_failure_and_stops_after_uns
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!((got[0].1.as_str(), got[0].2.as_str()), ("removed", RECIPIENT));
     let n = &bodies[1];
-    assert_eq!((n["header"]["action"].as_str(), n["header"]["receiver_id"].as_str()), (Some("notify"), Some("dinsos")));
+    assert_eq!(
+        (n["header"]["action"].as_str(), n["header"]["receiver_id"].as_str()),
+        (Some("notify"), Some("dinsos"))
+    );
     assert_eq!(n["message"]["transaction_id"], code.as_str());
     let record = &n["message"]["notify_event"][0]["data"];
     assert_eq!(record["reg_event_type"], "DEREGISTER");
     assert_eq!(
-        (record["reg_records"]["since"].as_str(), record["reg_records"]["decree"].as_str(), record["reg_records"]["stage"].as_str()),
+        (
+            record["reg_records"]["since"].as_str(),
+            record["reg_records"]["decree"].as_str(),
+            record["reg_records"]["stage"].as_str()
+        ),
         (Some("2025-04-15"), Some("301/2025"), Some("2025/1"))
     );
     assert!(signed_by(&x, n), "the notification verifies against the JWKS");
@@ -398,7 +461,10 @@ async fn a_change_is_notified_signed_retried_after_a_failure_and_stops_after_uns
     app.state.reload().await.unwrap();
     let v = search(&app, &token, "after", vec![by_nik("r", RECIPIENT, Some("2025/1"))]).await;
     let r = &answer(&v, "r")["data"]["reg_records"][0];
-    assert_eq!((r["enrolment_status"].as_str(), r["since"].as_str(), r["decree"].as_str()), (Some("not_recipient"), Some("2025-04-15"), Some("301/2025")));
+    assert_eq!(
+        (r["enrolment_status"].as_str(), r["since"].as_str(), r["decree"].as_str()),
+        (Some("not_recipient"), Some("2025-04-15"), Some("301/2025"))
+    );
 
     // A sanction revokes another recipient. Two deliverers at once post it once.
     app.store.add_sanction(&sanction(DTKS_OUTSIDE, "2025-04-20")).await.expect("sanction");
@@ -414,7 +480,12 @@ async fn a_change_is_notified_signed_retried_after_a_failure_and_stops_after_uns
     let (c, v) = post(&app, "/dci/registry/unsubscribe", Some(&token), &unsub.to_string()).await;
     assert_eq!((c, v["message"]["status"].as_str()), (200, Some("succ")), "{v}");
     assert_eq!(v["message"]["subscription_status"][0]["status"], "unsubscribe");
-    assert!(app.store.lift_sanction(DTKS_OUTSIDE.parse().unwrap(), "20100001", "apologised", "officer").await.unwrap().is_some());
+    assert!(app
+        .store
+        .lift_sanction(DTKS_OUTSIDE.parse().unwrap(), "20100001", "apologised", "officer")
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(run_once(&app.state, "p1", &s).await.unwrap(), 0);
     assert_eq!(rx.bodies().len(), 3);
     let mut again = unsub.clone();
@@ -436,13 +507,21 @@ async fn a_subscription_needs_a_deliverable_url_and_a_known_stage_and_is_its_cli
     for (i, (url, filter, code)) in cases.into_iter().enumerate() {
         let v = subscribe(&app, &token, &format!("bad{i}"), url, filter).await;
         let a = &v["message"]["subscribe_response"][0];
-        assert_eq!((a["status"].as_str(), a["status_reason_code"].as_str()), (Some("rjct"), Some(code)), "{v}");
+        assert_eq!(
+            (a["status"].as_str(), a["status_reason_code"].as_str()),
+            (Some("rjct"), Some(code)),
+            "{v}"
+        );
     }
     let v = subscribe(&app, &token, "ok", "http://127.0.0.1:9/notify", json!({})).await;
-    let code = v["message"]["subscribe_response"][0]["subscriptions"][0]["code"].as_str().unwrap().to_string();
+    let code =
+        v["message"]["subscribe_response"][0]["subscriptions"][0]["code"].as_str().unwrap().to_string();
     let other = client(&app, "bpjs", &["registry.subscribe"]).await;
     let unsub = json!({"header": header("u1", "unsubscribe", 1), "message": {"transaction_id": "u", "subscription_codes": [code]}});
     let (_, v) = post(&app, "/dci/registry/unsubscribe", Some(&other), &unsub.to_string()).await;
     assert_eq!(v["message"]["status_reason_code"], "rjct.subscription_code.invalid", "{v}");
-    assert!(app.store.registry_subscription(&code).await.unwrap().unwrap().cancelled_at.is_empty(), "still active");
+    assert!(
+        app.store.registry_subscription(&code).await.unwrap().unwrap().cancelled_at.is_empty(),
+        "still active"
+    );
 }

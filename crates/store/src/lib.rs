@@ -21,8 +21,8 @@ mod complaints;
 mod decree;
 mod funding;
 mod migrate;
-mod registry;
 pub mod money;
+mod registry;
 mod scoped;
 mod staff;
 

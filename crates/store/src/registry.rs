@@ -241,12 +241,13 @@ impl Store {
     /// Records one source's events under the next seqs, once; 0 if another process did.
     async fn append_events(&self, source: &str, events: &[Pending]) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let marked = sqlx::query("INSERT INTO registry_sources (source, events, derived_at) VALUES ($1, $2, $3)")
-            .bind(source)
-            .bind(events.len() as i64)
-            .bind(crate::now())
-            .execute(&mut *tx)
-            .await;
+        let marked =
+            sqlx::query("INSERT INTO registry_sources (source, events, derived_at) VALUES ($1, $2, $3)")
+                .bind(source)
+                .bind(events.len() as i64)
+                .bind(crate::now())
+                .execute(&mut *tx)
+                .await;
         match marked {
             Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(0),
@@ -297,7 +298,12 @@ impl Store {
     }
 
     /// Up to `limit` events after `after` of a stage (`stage` empty: of every stage).
-    pub async fn registry_events_after(&self, after: i64, stage: &str, limit: i64) -> Result<Vec<RegistryEvent>> {
+    pub async fn registry_events_after(
+        &self,
+        after: i64,
+        stage: &str,
+        limit: i64,
+    ) -> Result<Vec<RegistryEvent>> {
         let rows = sqlx::query(
             "SELECT seq, stage, nik, change, status, since, decree, recorded_at FROM registry_events \
              WHERE seq > $1 AND ($2 = '' OR stage = $2) ORDER BY seq LIMIT $3",
@@ -496,14 +502,22 @@ impl Store {
     }
 
     /// Records how a received request was answered.
-    pub async fn finish_registry_txn(&self, client: &str, message_id: &str, status: &str, detail: &str) -> Result<()> {
-        sqlx::query("UPDATE registry_transactions SET status = $3, detail = $4 WHERE client = $1 AND message_id = $2")
-            .bind(client)
-            .bind(message_id)
-            .bind(status)
-            .bind(detail)
-            .execute(&self.pool)
-            .await?;
+    pub async fn finish_registry_txn(
+        &self,
+        client: &str,
+        message_id: &str,
+        status: &str,
+        detail: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE registry_transactions SET status = $3, detail = $4 WHERE client = $1 AND message_id = $2",
+        )
+        .bind(client)
+        .bind(message_id)
+        .bind(status)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

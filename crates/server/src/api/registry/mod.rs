@@ -111,10 +111,16 @@ fn check_header(h: &RequestHeader, action: &str, count: usize) -> Option<(&'stat
         return Some(("rjct.action.invalid", format!("this endpoint takes action {action:?}")));
     }
     if count > MAX_REQUESTS {
-        return Some(("rjct.total_count.limit_exceeded", format!("at most {MAX_REQUESTS} requests a message")));
+        return Some((
+            "rjct.total_count.limit_exceeded",
+            format!("at most {MAX_REQUESTS} requests a message"),
+        ));
     }
     if h.total_count != count as i64 {
-        return Some(("rjct.total_count.invalid", format!("total_count says {} but the message holds {count}", h.total_count)));
+        return Some((
+            "rjct.total_count.invalid",
+            format!("total_count says {} but the message holds {count}", h.total_count),
+        ));
     }
     None
 }
@@ -145,12 +151,18 @@ fn signed<M: Serialize>(state: &AppState, header: &ResponseHeader, message: &M) 
 
 /// Starts the transaction record; `false` when the message id was seen before.
 async fn begin(state: &AppState, client: &Client, h: &RequestHeader, txn: &str) -> Result<bool, Response> {
-    state.inner.store.begin_registry_txn(&client.name, &h.message_id, txn, &h.action).await.map_err(api_internal)
+    state
+        .inner
+        .store
+        .begin_registry_txn(&client.name, &h.message_id, txn, &h.action)
+        .await
+        .map_err(api_internal)
 }
 
 async fn finish(state: &AppState, client: &Client, h: &RequestHeader, status: &str, detail: Value) {
     let store = &state.inner.store;
-    if let Err(e) = store.finish_registry_txn(&client.name, &h.message_id, status, &detail.to_string()).await {
+    if let Err(e) = store.finish_registry_txn(&client.name, &h.message_id, status, &detail.to_string()).await
+    {
         tracing::error!("registry: could not record a transaction's answer: {e}");
     }
 }
@@ -211,8 +223,9 @@ fn check_search(item: &SearchItem, index: &crate::Index) -> Result<Asked, (&'sta
     let Some(raw) = c.query.get("value").and_then(Value::as_str) else {
         return Err(("rjct.search_criteria.invalid", "query.value must be the NIK as a string".into()));
     };
-    let nik = Nik::parse(raw)
-        .map_err(|e| ("rjct.search_criteria.invalid", format!("query.value is not a valid NIK: {}", e.problem())))?;
+    let nik = Nik::parse(raw).map_err(|e| {
+        ("rjct.search_criteria.invalid", format!("query.value is not a valid NIK: {}", e.problem()))
+    })?;
     let mut descending = false;
     for s in c.sort.iter().flatten() {
         match (s.attribute_name.as_str(), s.sort_order.as_deref()) {
@@ -248,7 +261,12 @@ fn check_search(item: &SearchItem, index: &crate::Index) -> Result<Asked, (&'sta
 }
 
 /// A NIK's record in one stage: the index's answer, and since when from the store.
-async fn record(state: &AppState, index: &crate::Index, nik: Nik, stage: Stage) -> kjp_store::Result<RecipientRecord> {
+async fn record(
+    state: &AppState,
+    index: &crate::Index,
+    nik: Nik,
+    stage: Stage,
+) -> kjp_store::Result<RecipientRecord> {
     let base = |status: &str, since: Option<String>, decree: Option<String>| RecipientRecord {
         identifier: Identifier { identifier_type: "NIK".into(), identifier_value: nik.to_string() },
         programme_identifier: stage.programme().id().into(),
@@ -322,8 +340,11 @@ pub(crate) async fn search(
         return r;
     }
     let mut header = response_header(h, "on-search", m.search_request.len());
-    let mut message =
-        SearchResponse { transaction_id: m.transaction_id.clone(), correlation_id: correlation_id(), search_response: vec![] };
+    let mut message = SearchResponse {
+        transaction_id: m.transaction_id.clone(),
+        correlation_id: correlation_id(),
+        search_response: vec![],
+    };
     if let Some((code, why)) = check_header(h, "search", m.search_request.len()) {
         header.reject(code, &why);
         client.audit(&state, "registry.search", "", &format!("rejected: {code}")).await;
@@ -343,11 +364,19 @@ pub(crate) async fn search(
     for item in &m.search_request {
         let reference = item.reference_id.as_str();
         if reference.is_empty() || reference.len() > 99 {
-            message.search_response.push(rejected(reference, "rjct.reference_id.invalid", "reference_id must be 1 to 99 characters".into()));
+            message.search_response.push(rejected(
+                reference,
+                "rjct.reference_id.invalid",
+                "reference_id must be 1 to 99 characters".into(),
+            ));
             continue;
         }
         if !seen.insert(reference) {
-            message.search_response.push(rejected(reference, "rjct.reference_id.duplicate", "reference_id repeated in the message".into()));
+            message.search_response.push(rejected(
+                reference,
+                "rjct.reference_id.duplicate",
+                "reference_id repeated in the message".into(),
+            ));
             continue;
         }
         let asked = match check_search(item, &index) {
@@ -359,7 +388,7 @@ pub(crate) async fn search(
             }
         };
         let total = asked.stages.len() as i64;
-        let skip = ((asked.page_number - 1) * asked.page_size).min(total) as usize;
+        let skip = (asked.page_number - 1).saturating_mul(asked.page_size).min(total) as usize;
         let mut records = Vec::new();
         for &stage in asked.stages.iter().skip(skip).take(asked.page_size as usize) {
             match record(&state, &index, asked.nik, stage).await {
@@ -367,7 +396,8 @@ pub(crate) async fn search(
                 Err(e) => return api_internal(e),
             }
         }
-        let answered: Vec<String> = records.iter().map(|r| format!("{} {}", r.stage, r.enrolment_status)).collect();
+        let answered: Vec<String> =
+            records.iter().map(|r| format!("{} {}", r.stage, r.enrolment_status)).collect();
         client.audit(&state, "registry.search", &asked.nik.masked(), &answered.join(", ")).await;
         message.search_response.push(SearchResponseItem {
             reference_id: reference.into(),
@@ -381,7 +411,11 @@ pub(crate) async fn search(
                 reg_record_type: RECORD_TYPE.into(),
                 reg_records: records,
             }),
-            pagination: Some(PageInfo { page_size: asked.page_size, page_number: asked.page_number, total_count: total }),
+            pagination: Some(PageInfo {
+                page_size: asked.page_size,
+                page_number: asked.page_number,
+                total_count: total,
+            }),
             locale: item.locale.clone(),
         });
     }
@@ -471,15 +505,21 @@ pub(crate) async fn subscribe(
             subscriptions: vec![],
         };
         if reference.is_empty() || reference.len() > 99 {
-            message.subscribe_response.push(reject("rjct.reference_id.invalid", "reference_id must be 1 to 99 characters".into()));
+            message
+                .subscribe_response
+                .push(reject("rjct.reference_id.invalid", "reference_id must be 1 to 99 characters".into()));
             continue;
         }
         if !seen.insert(reference) {
-            message.subscribe_response.push(reject("rjct.reference_id.duplicate", "reference_id repeated in the message".into()));
+            message
+                .subscribe_response
+                .push(reject("rjct.reference_id.duplicate", "reference_id repeated in the message".into()));
             continue;
         }
         if !valid_ts(&item.timestamp) {
-            message.subscribe_response.push(reject("rjct.timestamp.invalid", "timestamp must be ISO 8601 with a time zone".into()));
+            message
+                .subscribe_response
+                .push(reject("rjct.timestamp.invalid", "timestamp must be ISO 8601 with a time zone".into()));
             continue;
         }
         let url = match check_notify_url(h.sender_uri.as_deref()) {
@@ -495,7 +535,9 @@ pub(crate) async fn subscribe(
             (Some(o), Some(Value::String(raw))) if o.len() == 1 => match Stage::parse(raw) {
                 Ok(s) if index.standing(s, 0).is_some() => s.to_string(),
                 Ok(s) => {
-                    message.subscribe_response.push(reject("rjct.notify_types.invalid", format!("unknown stage {s}")));
+                    message
+                        .subscribe_response
+                        .push(reject("rjct.notify_types.invalid", format!("unknown stage {s}")));
                     continue;
                 }
                 Err(e) => {
@@ -512,7 +554,12 @@ pub(crate) async fn subscribe(
             }
         };
         let code = format!("sub_{}", crate::console::auth::random_hex(16));
-        let sub = match state.inner.store.add_registry_subscription(&code, &client.name, reference, &stage, &url).await {
+        let sub = match state
+            .inner
+            .store
+            .add_registry_subscription(&code, &client.name, reference, &stage, &url)
+            .await
+        {
             Ok(s) => s,
             Err(e) => return api_internal(e),
         };
@@ -609,7 +656,12 @@ pub(crate) async fn unsubscribe(
     for code in &m.subscription_codes {
         match store.registry_subscription(code).await {
             Ok(Some(s)) if s.client == client.name => {}
-            Ok(_) => reject = Some(("rjct.subscription_code.invalid", "no subscription of this client has this code".to_string())),
+            Ok(_) => {
+                reject = Some((
+                    "rjct.subscription_code.invalid",
+                    "no subscription of this client has this code".to_string(),
+                ))
+            }
             Err(e) => return api_internal(e),
         }
     }
@@ -625,10 +677,15 @@ pub(crate) async fn unsubscribe(
                 Ok(Cancelled::Unknown) => {}
                 Err(e) => return api_internal(e),
             }
-            message.subscription_status.push(SubscriptionStatus { code: code.clone(), status: "unsubscribe".into() });
+            message
+                .subscription_status
+                .push(SubscriptionStatus { code: code.clone(), status: "unsubscribe".into() });
         }
         if already == count {
-            reject = Some(("rjct.event.already_unsubscribed", "every subscription given was already cancelled".into()));
+            reject = Some((
+                "rjct.event.already_unsubscribed",
+                "every subscription given was already cancelled".into(),
+            ));
         }
     }
     if let Some((code, why)) = reject {
@@ -678,8 +735,11 @@ pub(crate) async fn txn_status(
         return r;
     }
     let mut header = response_header(h, "txn-on-status", 1);
-    let mut message =
-        TxnStatusResponse { transaction_id: m.transaction_id.clone(), correlation_id: correlation_id(), txnstatus_response: None };
+    let mut message = TxnStatusResponse {
+        transaction_id: m.transaction_id.clone(),
+        correlation_id: correlation_id(),
+        txnstatus_response: None,
+    };
     if let Some((code, why)) = check_header(h, "txn-status", 1) {
         header.reject(code, &why);
         return signed(&state, &header, &message);
@@ -688,7 +748,10 @@ pub(crate) async fn txn_status(
     let asked = match (q.attribute_type.as_str(), q.attribute_value.as_str()) {
         ("transaction_id", Some(v)) => v,
         _ => {
-            header.reject("rjct.search_criteria.invalid", "only attribute_type transaction_id, with a string value, is supported");
+            header.reject(
+                "rjct.search_criteria.invalid",
+                "only attribute_type transaction_id, with a string value, is supported",
+            );
             return signed(&state, &header, &message);
         }
     };
@@ -712,8 +775,10 @@ pub(crate) async fn txn_status(
         })
         .collect::<Vec<_>>();
     let txn_type = q.txn_type.clone().unwrap_or_else(|| requests[0].action.clone());
-    message.txnstatus_response =
-        Some(TxnStatusBody { txn_type, txn_status: TxnStatus { transaction_id: asked.to_string(), requests } });
+    message.txnstatus_response = Some(TxnStatusBody {
+        txn_type,
+        txn_status: TxnStatus { transaction_id: asked.to_string(), requests },
+    });
     signed(&state, &header, &message)
 }
 
@@ -758,7 +823,10 @@ mod tests {
         let changed = row(1, "2025-04-01", "recipient", "changed");
         assert_eq!(since(&[r0.clone(), changed.clone()], decree), (true, "2025-03-10".into(), "n0".into()));
         let removed = row(2, "2025-05-01", "not_recipient", "removed");
-        assert_eq!(since(&[r0.clone(), changed, removed.clone()], decree), (false, "2025-05-01".into(), "n2".into()));
+        assert_eq!(
+            since(&[r0.clone(), changed, removed.clone()], decree),
+            (false, "2025-05-01".into(), "n2".into())
+        );
         let added = row(3, "2025-06-01", "recipient", "added");
         assert_eq!(since(&[r0, removed, added], decree), (true, "2025-06-01".into(), "n3".into()));
         let unfunded = row(0, "2025-03-10", "unfunded", "");

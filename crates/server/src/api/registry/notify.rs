@@ -96,8 +96,9 @@ async fn post(target: &Target, body: String) -> Result<u16, String> {
     let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
     let conn = tokio::spawn(conn);
     let req = Request::post(target.path.as_str())
         .header(header::HOST, target.authority.as_str())
@@ -154,7 +155,8 @@ pub fn notification(sub: &Subscription, events: &[RegistryEvent], ts: &str) -> (
             })
         })
         .collect();
-    let message = json!({"transaction_id": sub.code, "subscription_code": sub.code, "notify_event": notify_event});
+    let message =
+        json!({"transaction_id": sub.code, "subscription_code": sub.code, "notify_event": notify_event});
     (header, message)
 }
 
@@ -178,7 +180,8 @@ pub async fn run_once(state: &AppState, owner: &str, s: &NotifySettings) -> Resu
     loop {
         let now = chrono::Utc::now();
         let lease = chrono::Duration::from_std(s.lease).unwrap_or_else(|_| chrono::Duration::seconds(60));
-        let Some(sub) = store.claim_registry_subscription(owner, &stamp(now), &stamp(now + lease)).await? else {
+        let Some(sub) = store.claim_registry_subscription(owner, &stamp(now), &stamp(now + lease)).await?
+        else {
             break;
         };
         let retry_at = |failures: i64| {
@@ -206,7 +209,8 @@ pub async fn run_once(state: &AppState, owner: &str, s: &NotifySettings) -> Resu
         match outcome {
             Ok(()) => {
                 store.registry_delivered(&sub.code, owner, last).await?;
-                let detail = format!("events {}-{last} ({}) to client:{}", events[0].seq, events.len(), sub.client);
+                let detail =
+                    format!("events {}-{last} ({}) to client:{}", events[0].seq, events.len(), sub.client);
                 if let Err(e) = store.audit("registry", "registry.notify", &sub.code, &detail, "").await {
                     tracing::error!("audit log: could not record a notification: {e}");
                 }
@@ -254,7 +258,11 @@ mod tests {
 
     #[test]
     fn the_wait_doubles_up_to_the_ceiling() {
-        let s = NotifySettings { retry_base: Duration::from_secs(10), retry_max: Duration::from_secs(60), ..Default::default() };
+        let s = NotifySettings {
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(60),
+            ..Default::default()
+        };
         let waits: Vec<u64> = (1..=5).map(|n| backoff(n, &s).as_secs()).collect();
         assert_eq!(waits, [10, 20, 40, 60, 60]);
     }

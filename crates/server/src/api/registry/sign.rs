@@ -61,7 +61,9 @@ impl Signer {
                     use std::os::unix::fs::PermissionsExt;
                     let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
                 }
-                f.write_all(hex::encode(seed).as_bytes()).and_then(|()| f.sync_all()).map_err(|e| err(e.to_string()))?;
+                f.write_all(hex::encode(seed).as_bytes())
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| err(e.to_string()))?;
                 return Ok(Signer::from_seed(seed));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
