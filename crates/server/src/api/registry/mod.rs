@@ -66,8 +66,8 @@ fn valid_ts(raw: &str) -> bool {
 }
 
 /// A malformed body: the rejection's own status (400, 413, 415, 422) with a JSON error.
-fn read<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
-    body.map(|Json(t)| t).map_err(|r| json_error(r.status(), None, &r.body_text()))
+fn malformed(r: JsonRejection) -> Response {
+    json_error(r.status(), None, &r.body_text())
 }
 
 fn response_header(h: &RequestHeader, action: &str, count: usize) -> ResponseHeader {
@@ -331,9 +331,9 @@ pub(crate) async fn search(
     if let Err(r) = client.require(&state, &ApiScope::RegistrySearch).await {
         return r;
     }
-    let env = match read(body) {
-        Ok(e) => e,
-        Err(r) => return r,
+    let env = match body {
+        Ok(Json(e)) => e,
+        Err(r) => return malformed(r),
     };
     let (h, m) = (&env.header, &env.message);
     if let Some(r) = encrypted(h) {
@@ -465,9 +465,9 @@ pub(crate) async fn subscribe(
     if let Err(r) = client.require(&state, &ApiScope::RegistrySubscribe).await {
         return r;
     }
-    let env = match read(body) {
-        Ok(e) => e,
-        Err(r) => return r,
+    let env = match body {
+        Ok(Json(e)) => e,
+        Err(r) => return malformed(r),
     };
     let (h, m) = (&env.header, &env.message);
     if let Some(r) = encrypted(h) {
@@ -620,9 +620,9 @@ pub(crate) async fn unsubscribe(
     if let Err(r) = client.require(&state, &ApiScope::RegistrySubscribe).await {
         return r;
     }
-    let env = match read(body) {
-        Ok(e) => e,
-        Err(r) => return r,
+    let env = match body {
+        Ok(Json(e)) => e,
+        Err(r) => return malformed(r),
     };
     let (h, m) = (&env.header, &env.message);
     if let Some(r) = encrypted(h) {
@@ -726,9 +726,9 @@ pub(crate) async fn txn_status(
             return r;
         }
     }
-    let env = match read(body) {
-        Ok(e) => e,
-        Err(r) => return r,
+    let env = match body {
+        Ok(Json(e)) => e,
+        Err(r) => return malformed(r),
     };
     let (h, m) = (&env.header, &env.message);
     if let Some(r) = encrypted(h) {
@@ -815,10 +815,9 @@ mod tests {
     #[test]
     fn since_is_the_record_that_last_moved_the_child_in_or_out() {
         let decree = ("2025-03-10", "n0");
-        let fix = |v: (bool, String, String)| (v.0, v.1, v.2);
-        assert_eq!(fix(since(&[], decree)), (false, "2025-03-10".into(), "n0".into()), "never named");
+        assert_eq!(since(&[], decree), (false, "2025-03-10".into(), "n0".into()), "never named");
         let r0 = row(0, "2025-03-10", "recipient", "");
-        assert_eq!(since(&[r0.clone()], decree).1, "2025-03-10");
+        assert_eq!(since(std::slice::from_ref(&r0), decree).1, "2025-03-10");
         // A change of amounts keeps the date the child became a recipient.
         let changed = row(1, "2025-04-01", "recipient", "changed");
         assert_eq!(since(&[r0.clone(), changed.clone()], decree), (true, "2025-03-10".into(), "n0".into()));
