@@ -55,6 +55,29 @@ fn the_api_answers_as_its_openapi_document_says() {
         .output()
         .expect("kjp demo runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // An API client holding the registry's scopes, so that its routes are fuzzed past the
+    // token check too.
+    let out = Command::new(kjp)
+        .args([
+            "client",
+            "add",
+            "fuzz",
+            "--agency",
+            "schemathesis",
+            "--scope",
+            "registry.search,registry.subscribe",
+        ])
+        .env("KJP_DATABASE_URL", format!("sqlite:{}", demo.join("kjp.db").display()))
+        .env("KJP_DATA_DIR", demo.join("kjp-data"))
+        .output()
+        .expect("kjp client add runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("kjp_") && w.len() == 68)
+        .unwrap_or_else(|| panic!("no token in {stdout}"))
+        .to_string();
     // A free loopback port.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _server = Server(
@@ -78,6 +101,7 @@ fn the_api_answers_as_its_openapi_document_says() {
     let out = Command::new(&bin)
         .current_dir(dir.path())
         .args(["run", &format!("{base}/api/openapi.json"), "--url", &base])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance", "-n", "300", "--no-color"])
         .output()
         .expect("schemathesis runs");

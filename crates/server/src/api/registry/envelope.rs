@@ -5,7 +5,7 @@
 //! answer a business problem as `rjct` with a reason code rather than an HTTP error.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 /// The version of the DCI messaging protocol spoken.
@@ -43,7 +43,7 @@ pub struct RequestHeader {
     pub is_msg_encrypted: Option<bool>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub meta: Option<Value>,
+    pub meta: Option<Map<String, Value>>,
 }
 
 /// The header of an answer or a notification.
@@ -114,7 +114,7 @@ pub struct SearchCriteria {
     pub query_type: String,
     /// `{"type": "NIK", "value": "3171..."}` (`UIN` is taken as NIK).
     #[schema(value_type = Object, example = json!({"type": "NIK", "value": "3171010403120001"}))]
-    pub query: Value,
+    pub query: Map<String, Value>,
     /// Extension: the stage asked about (`2025/1`, `kjmu/2025/1`); absent, every stage.
     #[serde(default)]
     #[schema(example = "2025/1")]
@@ -125,10 +125,10 @@ pub struct SearchCriteria {
     pub pagination: Option<Pagination>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub consent: Option<Value>,
+    pub consent: Option<Map<String, Value>>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub authorize: Option<Value>,
+    pub authorize: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -249,17 +249,17 @@ pub struct SubscribeCriteria {
     pub reg_event_type: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub frequency: Option<Value>,
+    pub frequency: Option<Map<String, Value>>,
     #[serde(default)]
     pub filter_type: Option<String>,
     /// `{"stage": "2025/1"}` for one stage, `{}` for every stage.
     #[schema(value_type = Object, example = json!({"stage": "2025/1"}))]
-    pub filter: Value,
+    pub filter: Map<String, Value>,
     #[schema(example = "kjp:Recipient")]
     pub notify_record_type: String,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub authorize: Option<Value>,
+    pub authorize: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -382,8 +382,9 @@ pub struct TxnStatusQuery {
     /// Only `transaction_id`.
     #[schema(example = "transaction_id")]
     pub attribute_type: String,
-    #[schema(value_type = Object, example = "txn-0001")]
-    pub attribute_value: Value,
+    /// The transaction id asked about.
+    #[schema(example = "txn-0001")]
+    pub attribute_value: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -530,9 +530,9 @@ pub(crate) async fn subscribe(
             }
         };
         let c = &item.subscribe_criteria;
-        let stage = match (c.filter.as_object(), c.filter.get("stage")) {
-            (Some(o), None) if o.is_empty() => String::new(),
-            (Some(o), Some(Value::String(raw))) if o.len() == 1 => match Stage::parse(raw) {
+        let stage = match c.filter.get("stage") {
+            None if c.filter.is_empty() => String::new(),
+            Some(Value::String(raw)) if c.filter.len() == 1 => match Stage::parse(raw) {
                 Ok(s) if index.standing(s, 0).is_some() => s.to_string(),
                 Ok(s) => {
                     message
@@ -577,7 +577,7 @@ pub(crate) async fn subscribe(
                 status: "subscribe".into(),
                 timestamp: sub.created_at,
                 reg_type: REG_TYPE.into(),
-                filter: c.filter.clone(),
+                filter: Value::Object(c.filter.clone()),
                 notify_record_type: RECORD_TYPE.into(),
             }],
         });
@@ -745,13 +745,10 @@ pub(crate) async fn txn_status(
         return signed(&state, &header, &message);
     }
     let q = &m.txnstatus_request;
-    let asked = match (q.attribute_type.as_str(), q.attribute_value.as_str()) {
-        ("transaction_id", Some(v)) => v,
+    let asked = match q.attribute_type.as_str() {
+        "transaction_id" => q.attribute_value.as_str(),
         _ => {
-            header.reject(
-                "rjct.search_criteria.invalid",
-                "only attribute_type transaction_id, with a string value, is supported",
-            );
+            header.reject("rjct.search_criteria.invalid", "only attribute_type transaction_id is supported");
             return signed(&state, &header, &message);
         }
     };
