@@ -21,6 +21,7 @@ use utoipa::OpenApi;
         crate::ops::readyz,
         crate::api::whoami,
         crate::api::registry::search,
+        crate::api::registry::search_async,
         crate::api::registry::subscribe,
         crate::api::registry::unsubscribe,
         crate::api::registry::txn_status,

@@ -48,6 +48,7 @@ async fn the_document_describes_every_json_route_as_implemented() {
     let paths: BTreeSet<_> = doc["paths"].as_object().expect("paths").keys().cloned().collect();
     let registry = [
         "/dci/registry/sync/search",
+        "/dci/registry/search",
         "/dci/registry/subscribe",
         "/dci/registry/unsubscribe",
         "/dci/registry/txn/status",

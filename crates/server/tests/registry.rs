@@ -525,3 +525,47 @@ async fn a_subscription_needs_a_deliverable_url_and_a_known_stage_and_is_its_cli
         "still active"
     );
 }
+
+#[tokio::test]
+async fn an_async_search_is_acknowledged_and_its_answer_posted_signed_until_accepted() {
+    let app = spawn(true, 0).await;
+    let token = client(&app, "dinsos", &["registry.search"]).await;
+    let rx = receiver(1).await;
+    let mut h = header("a1", "search", 1);
+    h["sender_uri"] = json!(rx.url);
+    let body = json!({"header": h, "message": {"transaction_id": "t-async", "search_request": [by_nik("r1", RECIPIENT, Some("2025/1"))]}});
+    let (code, ack) = post(&app, "/dci/registry/search", Some(&token), &body.to_string()).await;
+    assert_eq!((code, ack["message"]["ack_status"].as_str()), (200, Some("ACK")), "{ack}");
+    let correlation = ack["message"]["correlation_id"].as_str().expect("correlation_id").to_string();
+
+    let s = settings();
+    assert_eq!(run_once(&app.state, "p1", &s).await.unwrap(), 0, "the receiver fails the first POST");
+    let waiting = app.store.registry_callback(&correlation).await.unwrap().unwrap();
+    assert_eq!((waiting.attempts, waiting.delivered_at.is_empty()), (1, true));
+    assert!(waiting.body.contains(RECIPIENT), "kept until delivered");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(run_once(&app.state, "p1", &s).await.unwrap(), 1);
+    let bodies = rx.bodies();
+    assert_eq!(bodies.len(), 2);
+    let answer_env = &bodies[1];
+    assert_eq!(answer_env["header"]["action"], "on-search");
+    assert_eq!(answer_env["message"]["correlation_id"], correlation.as_str());
+    assert_eq!(answer_env["message"]["transaction_id"], "t-async");
+    let record = &answer(answer_env, "r1")["data"]["reg_records"][0];
+    assert_eq!(
+        (record["enrolment_status"].as_str(), record["since"].as_str()),
+        (Some("recipient"), Some("2025-03-10"))
+    );
+    assert!(signed_by(&published_key(&app).await, answer_env));
+    let done = app.store.registry_callback(&correlation).await.unwrap().unwrap();
+    assert!(!done.delivered_at.is_empty() && done.body.is_empty(), "delivered and forgotten: {done:?}");
+    assert_eq!(run_once(&app.state, "p1", &s).await.unwrap(), 0, "once");
+
+    // Nowhere to post the answer: ERR, and nothing is searched.
+    let mut h = header("a2", "search", 1);
+    h["sender_uri"] = json!("https://dinsos.example/on-search");
+    let body = json!({"header": h, "message": {"transaction_id": "t2", "search_request": [by_nik("r1", RECIPIENT, None)]}});
+    let (code, ack) = post(&app, "/dci/registry/search", Some(&token), &body.to_string()).await;
+    assert_eq!((code, ack["message"]["ack_status"].as_str()), (200, Some("ERR")), "{ack}");
+    assert_eq!(ack["message"]["error"]["code"], "err.sender_uri.invalid");
+}

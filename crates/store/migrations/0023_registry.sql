@@ -57,5 +57,22 @@ CREATE TABLE registry_transactions (
 
 CREATE INDEX registry_transactions_txn ON registry_transactions (client, transaction_id);
 
+-- Answers to asynchronous requests (an async search's on-search), waiting to be POSTed to
+-- the requester's callback URL; the body is emptied once delivered.
+CREATE TABLE registry_callbacks (
+    id TEXT PRIMARY KEY,
+    client TEXT NOT NULL,
+    action TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT NOT NULL,
+    lease_owner TEXT NOT NULL,
+    lease_until TEXT NOT NULL
+);
+
 -- "Since when" for one NIK reads its decree entries across amendments.
 CREATE INDEX decree_entries_nik ON decree_entries (nik, stage);

@@ -32,7 +32,7 @@ pub use complaints::{Complaint, ComplaintCount, ComplaintEvent};
 pub use decree::{DecreeEntry, DecreeRecord, Resolution};
 pub use funding::{Correction, FundingClaim};
 pub use migrate::{Applied, MIGRATIONS};
-pub use registry::{Cancelled, HistoryRow, RegistryEvent, Subscription, TxnRecord};
+pub use registry::{Callback, Cancelled, HistoryRow, RegistryEvent, Subscription, TxnRecord};
 pub use scoped::Within;
 pub use staff::{LoginAttempt, StaffSession, StaffUser};
 

@@ -85,6 +85,20 @@ pub struct TxnRecord {
     pub recorded_at: String,
 }
 
+/// An answer to an asynchronous request, waiting to be POSTed to its requester.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub id: String,
+    pub client: String,
+    pub action: String,
+    pub url: String,
+    /// JSON `{"header": ..., "message": ...}`, unsigned; empty once delivered.
+    pub body: String,
+    pub delivered_at: String,
+    pub attempts: i64,
+    pub last_error: String,
+}
+
 /// What an unsubscription found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancelled {
@@ -544,5 +558,123 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+const CALLBACK_COLUMNS: &str = "id, client, action, url, body, delivered_at, attempts, last_error";
+
+fn callback_from(r: &AnyRow) -> Result<Callback> {
+    let attempts: i32 = r.try_get("attempts")?;
+    Ok(Callback {
+        id: r.try_get("id")?,
+        client: r.try_get("client")?,
+        action: r.try_get("action")?,
+        url: r.try_get("url")?,
+        body: r.try_get("body")?,
+        delivered_at: r.try_get("delivered_at")?,
+        attempts: i64::from(attempts),
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+impl Store {
+    /// Queues an answer to be POSTed to `url`.
+    pub async fn add_registry_callback(
+        &self,
+        id: &str,
+        client: &str,
+        action: &str,
+        url: &str,
+        body: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO registry_callbacks (id, client, action, url, body, created_at, delivered_at, attempts, \
+             next_attempt_at, last_error, lease_owner, lease_until) VALUES ($1, $2, $3, $4, $5, $6, '', 0, '', '', '', '')",
+        )
+        .bind(id)
+        .bind(client)
+        .bind(action)
+        .bind(url)
+        .bind(body)
+        .bind(crate::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn registry_callback(&self, id: &str) -> Result<Option<Callback>> {
+        let row = sqlx::query(&format!("SELECT {CALLBACK_COLUMNS} FROM registry_callbacks WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| callback_from(&r)).transpose()
+    }
+
+    /// Takes the lease of one undelivered, due answer (as [`Store::claim_registry_subscription`]).
+    pub async fn claim_registry_callback(
+        &self,
+        owner: &str,
+        now: &str,
+        until: &str,
+    ) -> Result<Option<Callback>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALLBACK_COLUMNS} FROM registry_callbacks WHERE delivered_at = '' AND next_attempt_at <= $1 \
+             AND lease_until <= $1 ORDER BY next_attempt_at, id LIMIT 20"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let cb = callback_from(r)?;
+            let taken = sqlx::query(
+                "UPDATE registry_callbacks SET lease_owner = $2, lease_until = $3 \
+                 WHERE id = $1 AND delivered_at = '' AND lease_until <= $4",
+            )
+            .bind(&cb.id)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            if taken.rows_affected() == 1 {
+                return Ok(Some(cb));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The answer was accepted: marks it delivered and forgets its body.
+    pub async fn registry_callback_delivered(&self, id: &str, owner: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE registry_callbacks SET delivered_at = $3, body = '', last_error = '', lease_owner = '', \
+             lease_until = '' WHERE id = $1 AND lease_owner = $2 AND delivered_at = ''",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(crate::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Posting the answer failed: counts it and waits until `next_attempt_at`.
+    pub async fn registry_callback_failed(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        next_attempt_at: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE registry_callbacks SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4, \
+             lease_owner = '', lease_until = '' WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(error.chars().take(500).collect::<String>())
+        .bind(next_attempt_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

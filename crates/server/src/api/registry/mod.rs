@@ -47,6 +47,7 @@ const DEFAULT_PAGE_SIZE: i64 = 10;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/dci/registry/sync/search", post(search))
+        .route("/dci/registry/search", post(search_async))
         .route("/dci/registry/subscribe", post(subscribe))
         .route("/dci/registry/unsubscribe", post(unsubscribe))
         .route("/dci/registry/txn/status", post(txn_status))
@@ -335,29 +336,42 @@ pub(crate) async fn search(
         Ok(Json(e)) => e,
         Err(r) => return malformed(r),
     };
+    match answer_search(&state, &client, &env, correlation_id()).await {
+        Ok((header, message)) => signed(&state, &header, &message),
+        Err(r) => r,
+    }
+}
+
+/// The answer to a search envelope (sync or async): the header and message to sign.
+async fn answer_search(
+    state: &AppState,
+    client: &Client,
+    env: &SearchEnvelope,
+    correlation: String,
+) -> Result<(ResponseHeader, SearchResponse), Response> {
     let (h, m) = (&env.header, &env.message);
     if let Some(r) = encrypted(h) {
-        return r;
+        return Err(r);
     }
     let mut header = response_header(h, "on-search", m.search_request.len());
     let mut message = SearchResponse {
         transaction_id: m.transaction_id.clone(),
-        correlation_id: correlation_id(),
+        correlation_id: correlation,
         search_response: vec![],
     };
     if let Some((code, why)) = check_header(h, "search", m.search_request.len()) {
         header.reject(code, &why);
         client.audit(&state, "registry.search", "", &format!("rejected: {code}")).await;
-        return signed(&state, &header, &message);
+        return Ok((header, message));
     }
     match begin(&state, &client, h, &m.transaction_id).await {
         Ok(true) => {}
         Ok(false) => {
             header.reject("rjct.message_id.duplicate", "this message_id was sent before");
             client.audit(&state, "registry.search", "", "rejected: rjct.message_id.duplicate").await;
-            return signed(&state, &header, &message);
+            return Ok((header, message));
         }
-        Err(r) => return r,
+        Err(r) => return Err(r),
     }
     let index = state.index();
     let mut seen = HashSet::new();
@@ -393,7 +407,7 @@ pub(crate) async fn search(
         for &stage in asked.stages.iter().skip(skip).take(asked.page_size as usize) {
             match record(&state, &index, asked.nik, stage).await {
                 Ok(r) => records.push(r),
-                Err(e) => return api_internal(e),
+                Err(e) => return Err(api_internal(e)),
             }
         }
         let answered: Vec<String> =
@@ -425,7 +439,94 @@ pub(crate) async fn search(
         .map(|r| json!({"reference_id": r.reference_id, "status": r.status, "status_reason_code": r.status_reason_code}))
         .collect();
     finish(&state, &client, h, "succ", json!({"search_response": detail})).await;
-    signed(&state, &header, &message)
+    Ok((header, message))
+}
+
+/// The DCI asynchronous acknowledgement.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ack {
+    pub message: AckMessage,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AckMessage {
+    /// `ACK`: the answer will be POSTed to `header.sender_uri`; `ERR`: it will not.
+    #[schema(example = "ACK")]
+    pub ack_status: String,
+    pub timestamp: String,
+    /// The `correlation_id` the answer will carry.
+    pub correlation_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<AckError>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AckError {
+    #[schema(example = "err.sender_uri.invalid")]
+    pub code: String,
+    pub message: String,
+}
+
+/// The search, answered asynchronously: acknowledged at once, and the same answer as the
+/// synchronous search (signed, action `on-search`) POSTed to `header.sender_uri` by the
+/// notifier, retried like notifications until the requester accepts it.
+#[utoipa::path(
+    post,
+    path = "/dci/registry/search",
+    tag = "registry",
+    security(("bearer" = [])),
+    request_body = SearchEnvelope,
+    responses(
+        (status = 200, description = "Acknowledged: `ACK`, the answer will be POSTed to `header.sender_uri`; `ERR` with the reason when there is nowhere to post it", body = Ack),
+        (status = 400, description = "The body is not JSON, or the message is encrypted", body = ApiError),
+        (status = 401, description = "No token, or an unknown or revoked one", body = ApiError),
+        (status = 403, description = "The client does not hold registry.search", body = ApiError),
+        (status = 413, description = "The body is too large", body = ApiError),
+        (status = 415, description = "Not application/json", body = ApiError),
+        (status = 422, description = "The JSON is not a search envelope (a required field missing or of the wrong type)", body = ApiError),
+    )
+)]
+pub(crate) async fn search_async(
+    State(state): State<AppState>,
+    client: Client,
+    body: Result<Json<SearchEnvelope>, JsonRejection>,
+) -> Response {
+    if let Err(r) = client.require(&state, &ApiScope::RegistrySearch).await {
+        return r;
+    }
+    let env = match body {
+        Ok(Json(e)) => e,
+        Err(r) => return malformed(r),
+    };
+    let correlation = correlation_id();
+    let ack = |status: &str, error: Option<AckError>| {
+        Json(Ack {
+            message: AckMessage {
+                ack_status: status.into(),
+                timestamp: now(),
+                correlation_id: correlation.clone(),
+                error,
+            },
+        })
+        .into_response()
+    };
+    let url = match check_notify_url(env.header.sender_uri.as_deref()) {
+        Ok(u) => u,
+        Err(why) => {
+            return ack("ERR", Some(AckError { code: "err.sender_uri.invalid".into(), message: why }));
+        }
+    };
+    let (header, message) = match answer_search(&state, &client, &env, correlation.clone()).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let body = json!({"header": header, "message": message}).to_string();
+    if let Err(e) =
+        state.inner.store.add_registry_callback(&correlation, &client.name, "on-search", &url, &body).await
+    {
+        return api_internal(e);
+    }
+    ack("ACK", None)
 }
 
 /// A notify URL this server can deliver to: `http://host[:port]/path`.

@@ -164,8 +164,9 @@ fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// One round: derive new events, then deliver one batch to each subscription that has
-/// some waiting and is due. Returns how many notifications were accepted.
+/// One round: derive new events, deliver one batch to each subscription that has some
+/// waiting and is due, then the answers to asynchronous searches. Returns how many POSTs
+/// were accepted.
 pub async fn run_once(state: &AppState, owner: &str, s: &NotifySettings) -> Result<usize, StoreError> {
     let store = &state.inner.store;
     store.derive_registry_events().await?;
@@ -197,16 +198,7 @@ pub async fn run_once(state: &AppState, owner: &str, s: &NotifySettings) -> Resu
         let (header, message) = notification(&sub, &events, &stamp(now));
         let signature = signer.sign(&header, &message);
         let body = json!({"signature": signature, "header": header, "message": message}).to_string();
-        let outcome = match Target::parse(&sub.notify_url) {
-            Ok(target) => match tokio::time::timeout(s.timeout, post(&target, body)).await {
-                Ok(Ok(code)) if (200..300).contains(&code) => Ok(()),
-                Ok(Ok(code)) => Err(format!("answered {code}")),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err("timed out".to_string()),
-            },
-            Err(e) => Err(e),
-        };
-        match outcome {
+        match send(&sub.notify_url, body, s).await {
             Ok(()) => {
                 store.registry_delivered(&sub.code, owner, last).await?;
                 let detail =
@@ -223,7 +215,67 @@ pub async fn run_once(state: &AppState, owner: &str, s: &NotifySettings) -> Resu
             }
         }
     }
+    delivered += deliver_callbacks(state, owner, s, &signer).await?;
     Ok(delivered)
+}
+
+/// POSTs the answers to asynchronous requests waiting to be sent, each under its lease.
+async fn deliver_callbacks(
+    state: &AppState,
+    owner: &str,
+    s: &NotifySettings,
+    signer: &super::sign::Signer,
+) -> Result<usize, StoreError> {
+    let store = &state.inner.store;
+    let mut delivered = 0;
+    loop {
+        let now = chrono::Utc::now();
+        let lease = chrono::Duration::from_std(s.lease).unwrap_or_else(|_| chrono::Duration::seconds(60));
+        let Some(cb) = store.claim_registry_callback(owner, &stamp(now), &stamp(now + lease)).await? else {
+            break;
+        };
+        let Ok(envelope) = serde_json::from_str::<Value>(&cb.body) else {
+            store
+                .registry_callback_failed(
+                    &cb.id,
+                    owner,
+                    "unreadable answer",
+                    &stamp(now + chrono::Duration::days(3650)),
+                )
+                .await?;
+            continue;
+        };
+        let signature = signer.sign(&envelope["header"], &envelope["message"]);
+        let body =
+            json!({"signature": signature, "header": envelope["header"], "message": envelope["message"]})
+                .to_string();
+        match send(&cb.url, body, s).await {
+            Ok(()) => {
+                store.registry_callback_delivered(&cb.id, owner).await?;
+                delivered += 1;
+            }
+            Err(why) => {
+                tracing::warn!("registry {}: answer {}: {why}; will retry", cb.action, cb.id);
+                let wait = chrono::Duration::from_std(backoff(cb.attempts + 1, s))
+                    .unwrap_or(chrono::Duration::hours(1));
+                store
+                    .registry_callback_failed(&cb.id, owner, &why, &stamp(chrono::Utc::now() + wait))
+                    .await?;
+            }
+        }
+    }
+    Ok(delivered)
+}
+
+/// POSTs `body` to `url`: `Ok` on a 2xx answer within the timeout.
+async fn send(url: &str, body: String, s: &NotifySettings) -> Result<(), String> {
+    let target = Target::parse(url)?;
+    match tokio::time::timeout(s.timeout, post(&target, body)).await {
+        Ok(Ok(code)) if (200..300).contains(&code) => Ok(()),
+        Ok(Ok(code)) => Err(format!("answered {code}")),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("timed out".to_string()),
+    }
 }
 
 /// Runs [`run_once`] every [`NotifySettings::every`] until the task is aborted.
