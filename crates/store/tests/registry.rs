@@ -159,6 +159,30 @@ async fn changes_are_derived_once_and_delivered_under_one_lease() {
         assert_eq!(store.cancel_registry_subscription("dinsos", "sub_1").await.unwrap(), Cancelled::Now);
         assert_eq!(store.cancel_registry_subscription("dinsos", "sub_1").await.unwrap(), Cancelled::Already);
         assert_eq!(store.registry_subscriptions("dinsos").await.unwrap().len(), 1);
+
+        // An async answer: one lease at a time, forgotten once delivered.
+        store.add_registry_callback("c1", "dinsos", "on-search", "http://x/on-search", "{}").await.unwrap();
+        let cb = store.claim_registry_callback("p1", now, until).await.unwrap().expect("a claim");
+        assert_eq!((cb.id.as_str(), cb.body.as_str()), ("c1", "{}"));
+        assert_eq!(store.claim_registry_callback("p2", now, until).await.unwrap(), None, "leased");
+        store.registry_callback_failed("c1", "p1", "timed out", "2025-04-16T00:00:05.000Z").await.unwrap();
+        assert_eq!(store.claim_registry_callback("p2", now, until).await.unwrap(), None, "not due");
+        assert!(store
+            .claim_registry_callback("p2", later, "2025-04-16T00:05:00.000Z")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(!store.registry_callback_delivered("c1", "p1").await.unwrap(), "not the holder");
+        assert!(store.registry_callback_delivered("c1", "p2").await.unwrap());
+        let done = store.registry_callback("c1").await.unwrap().unwrap();
+        assert!(done.body.is_empty() && !done.delivered_at.is_empty() && done.attempts == 1);
+        assert_eq!(
+            store
+                .claim_registry_callback("p3", "2026-01-01T00:00:00.000Z", "2026-01-01T00:01:00.000Z")
+                .await
+                .unwrap(),
+            None
+        );
     })
     .await;
 }
