@@ -361,14 +361,14 @@ async fn answer_search(
     };
     if let Some((code, why)) = check_header(h, "search", m.search_request.len()) {
         header.reject(code, &why);
-        client.audit(&state, "registry.search", "", &format!("rejected: {code}")).await;
+        client.audit(state, "registry.search", "", &format!("rejected: {code}")).await;
         return Ok((header, message));
     }
-    match begin(&state, &client, h, &m.transaction_id).await {
+    match begin(state, client, h, &m.transaction_id).await {
         Ok(true) => {}
         Ok(false) => {
             header.reject("rjct.message_id.duplicate", "this message_id was sent before");
-            client.audit(&state, "registry.search", "", "rejected: rjct.message_id.duplicate").await;
+            client.audit(state, "registry.search", "", "rejected: rjct.message_id.duplicate").await;
             return Ok((header, message));
         }
         Err(r) => return Err(r),
@@ -396,7 +396,7 @@ async fn answer_search(
         let asked = match check_search(item, &index) {
             Ok(a) => a,
             Err((code, why)) => {
-                client.audit(&state, "registry.search", "", &format!("rejected: {code}")).await;
+                client.audit(state, "registry.search", "", &format!("rejected: {code}")).await;
                 message.search_response.push(rejected(reference, code, why));
                 continue;
             }
@@ -405,14 +405,14 @@ async fn answer_search(
         let skip = (asked.page_number - 1).saturating_mul(asked.page_size).min(total) as usize;
         let mut records = Vec::new();
         for &stage in asked.stages.iter().skip(skip).take(asked.page_size as usize) {
-            match record(&state, &index, asked.nik, stage).await {
+            match record(state, &index, asked.nik, stage).await {
                 Ok(r) => records.push(r),
                 Err(e) => return Err(api_internal(e)),
             }
         }
         let answered: Vec<String> =
             records.iter().map(|r| format!("{} {}", r.stage, r.enrolment_status)).collect();
-        client.audit(&state, "registry.search", &asked.nik.masked(), &answered.join(", ")).await;
+        client.audit(state, "registry.search", &asked.nik.masked(), &answered.join(", ")).await;
         message.search_response.push(SearchResponseItem {
             reference_id: reference.into(),
             timestamp: now(),
@@ -438,7 +438,7 @@ async fn answer_search(
         .iter()
         .map(|r| json!({"reference_id": r.reference_id, "status": r.status, "status_reason_code": r.status_reason_code}))
         .collect();
-    finish(&state, &client, h, "succ", json!({"search_response": detail})).await;
+    finish(state, client, h, "succ", json!({"search_response": detail})).await;
     Ok((header, message))
 }
 
