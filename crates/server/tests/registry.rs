@@ -524,6 +524,13 @@ async fn a_subscription_needs_a_deliverable_url_and_a_known_stage_and_is_its_cli
         app.store.registry_subscription(&code).await.unwrap().unwrap().cancelled_at.is_empty(),
         "still active"
     );
+    let log = app.store.audit_entries(100, "client:").await.unwrap();
+    let refused = |actor: &str, action: &str, code: &str| {
+        log.iter().any(|e| e.actor == actor && e.action == action && e.detail == format!("rejected: {code}"))
+    };
+    assert!(refused("client:bpjs", "registry.unsubscribe", "rjct.subscription_code.invalid"), "{log:?}");
+    assert!(refused("client:dinsos", "registry.subscribe", "rjct.notify_details.invalid"), "{log:?}");
+    assert!(log.iter().any(|e| e.action == "registry.subscribe" && e.subject == code), "{log:?}");
 }
 
 #[tokio::test]

@@ -378,6 +378,7 @@ async fn answer_search(
     for item in &m.search_request {
         let reference = item.reference_id.as_str();
         if reference.is_empty() || reference.len() > 99 {
+            client.audit(state, "registry.search", "", "rejected: rjct.reference_id.invalid").await;
             message.search_response.push(rejected(
                 reference,
                 "rjct.reference_id.invalid",
@@ -386,6 +387,7 @@ async fn answer_search(
             continue;
         }
         if !seen.insert(reference) {
+            client.audit(state, "registry.search", "", "rejected: rjct.reference_id.duplicate").await;
             message.search_response.push(rejected(
                 reference,
                 "rjct.reference_id.duplicate",
@@ -513,6 +515,7 @@ pub(crate) async fn search_async(
     let url = match check_notify_url(env.header.sender_uri.as_deref()) {
         Ok(u) => u,
         Err(why) => {
+            client.audit(&state, "registry.search", "", "rejected: err.sender_uri.invalid").await;
             return ack("ERR", Some(AckError { code: "err.sender_uri.invalid".into(), message: why }));
         }
     };
@@ -589,6 +592,7 @@ pub(crate) async fn subscribe(
         Ok(true) => {}
         Ok(false) => {
             header.reject("rjct.message_id.duplicate", "this message_id was sent before");
+            client.audit(&state, "registry.subscribe", "", "rejected: rjct.message_id.duplicate").await;
             return signed(&state, &header, &message);
         }
         Err(r) => return r,
@@ -691,6 +695,10 @@ pub(crate) async fn subscribe(
                    "codes": r.subscriptions.iter().map(|s| s.code.clone()).collect::<Vec<_>>()})
         })
         .collect();
+    for r in message.subscribe_response.iter().filter(|r| r.status == "rjct") {
+        let code = r.status_reason_code.as_deref().unwrap_or_default();
+        client.audit(&state, "registry.subscribe", "", &format!("rejected: {code}")).await;
+    }
     finish(&state, &client, h, "succ", json!({"subscribe_response": detail})).await;
     signed(&state, &header, &message)
 }
@@ -742,12 +750,14 @@ pub(crate) async fn unsubscribe(
     };
     if let Some((code, why)) = check_header(h, "unsubscribe", count) {
         header.reject(code, &why);
+        client.audit(&state, "registry.unsubscribe", "", &format!("rejected: {code}")).await;
         return signed(&state, &header, &message);
     }
     match begin(&state, &client, h, &m.transaction_id).await {
         Ok(true) => {}
         Ok(false) => {
             header.reject("rjct.message_id.duplicate", "this message_id was sent before");
+            client.audit(&state, "registry.unsubscribe", "", "rejected: rjct.message_id.duplicate").await;
             return signed(&state, &header, &message);
         }
         Err(r) => return r,
@@ -790,6 +800,7 @@ pub(crate) async fn unsubscribe(
         }
     }
     if let Some((code, why)) = reject {
+        client.audit(&state, "registry.unsubscribe", "", &format!("rejected: {code}")).await;
         message.status = "rjct".into();
         message.status_reason_code = Some(code.into());
         message.status_reason_message = Some(why);
@@ -843,6 +854,7 @@ pub(crate) async fn txn_status(
     };
     if let Some((code, why)) = check_header(h, "txn-status", 1) {
         header.reject(code, &why);
+        client.audit(&state, "registry.txn_status", "", &format!("rejected: {code}")).await;
         return signed(&state, &header, &message);
     }
     let q = &m.txnstatus_request;
@@ -850,6 +862,7 @@ pub(crate) async fn txn_status(
         "transaction_id" => q.attribute_value.as_str(),
         _ => {
             header.reject("rjct.search_criteria.invalid", "only attribute_type transaction_id is supported");
+            client.audit(&state, "registry.txn_status", "", "rejected: rjct.search_criteria.invalid").await;
             return signed(&state, &header, &message);
         }
     };
