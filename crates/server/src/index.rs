@@ -233,6 +233,11 @@ impl Index {
         })
     }
 
+    /// Whether the index holds a stage (opened, verified or decreed).
+    pub fn holds(&self, stage: Stage) -> bool {
+        self.stages.contains_key(&stage)
+    }
+
     /// Every stage the index holds, in order.
     pub fn stages(&self) -> Vec<Stage> {
         let mut v: Vec<Stage> = self.stages.keys().copied().collect();

@@ -248,7 +248,7 @@ fn check_search(item: &SearchItem, index: &crate::Index) -> Result<Asked, (&'sta
     let mut stages = match c.stage.as_deref() {
         Some(raw) => {
             let stage = Stage::parse(raw).map_err(|e| ("rjct.search_criteria.invalid", e.to_string()))?;
-            if index.standing(stage, 0).is_none() {
+            if !index.holds(stage) {
                 return Err(("rjct.search_criteria.invalid", format!("unknown stage {stage}")));
             }
             vec![stage]
@@ -284,8 +284,8 @@ async fn record(
         Some(Answer::Found(e)) => Some(&e.outcome),
         Some(Answer::NotFound) => None,
     };
-    if let Some(Outcome::Revoked { since, category, .. }) = outcome {
-        let _ = category; // the sanction's category is the family's business, not the asker's
+    // The sanction's category is the family's business, not the asker's.
+    if let Some(Outcome::Revoked { since, .. }) = outcome {
         return Ok(base("revoked", Some(since.to_string()), Some("sanction".into())));
     }
     let store = &state.inner.store;
@@ -638,7 +638,7 @@ pub(crate) async fn subscribe(
         let stage = match c.filter.get("stage") {
             None if c.filter.is_empty() => String::new(),
             Some(Value::String(raw)) if c.filter.len() == 1 => match Stage::parse(raw) {
-                Ok(s) if index.standing(s, 0).is_some() => s.to_string(),
+                Ok(s) if index.holds(s) => s.to_string(),
                 Ok(s) => {
                     message
                         .subscribe_response
