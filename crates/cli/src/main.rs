@@ -811,6 +811,8 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
             let _reloader = state.spawn_reloader(settings.reload);
+            // Registry notifications to subscribed agencies (docs/registry.md).
+            let _notifier = state.spawn_notifier(Default::default());
             // On demand: `kill -HUP PID` rebuilds the index now (e.g. right after a decree).
             #[cfg(unix)]
             {

@@ -224,6 +224,27 @@ impl Index {
         }
     }
 
+    /// A NIK's standing in a stage without its date of birth, for authenticated agencies
+    /// (the registry API); `None` for a stage the index does not hold.
+    pub fn standing(&self, stage: Stage, nik: u64) -> Option<Answer<'_>> {
+        Some(match self.stages.get(&stage)? {
+            StageIndex::InProcess => Answer::InProcess,
+            StageIndex::Decreed(entries, _) => entries.get(&nik).map_or(Answer::NotFound, Answer::Found),
+        })
+    }
+
+    /// Whether the index holds a stage (opened, verified or decreed).
+    pub fn holds(&self, stage: Stage) -> bool {
+        self.stages.contains_key(&stage)
+    }
+
+    /// Every stage the index holds, in order.
+    pub fn stages(&self) -> Vec<Stage> {
+        let mut v: Vec<Stage> = self.stages.keys().copied().collect();
+        v.sort();
+        v
+    }
+
     /// A reason's texts (Indonesian, English) in the policy a decreed stage was decided under.
     pub fn reason_text(&self, stage: Stage, code: &str) -> Option<&(String, String)> {
         match self.stages.get(&stage) {

@@ -85,6 +85,8 @@ struct Inner {
     config: Config,
     console: ArcSwap<console::Settings>,
     ops: ops::Ops,
+    /// The registry's signing key, read (or made) from the data directory on first use.
+    signer: std::sync::OnceLock<Result<Arc<api::registry::sign::Signer>, String>>,
 }
 
 impl AppState {
@@ -108,6 +110,7 @@ impl AppState {
                 config,
                 console: ArcSwap::from_pointee(console::Settings::default()),
                 ops: ops::Ops::new(),
+                signer: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -141,6 +144,27 @@ impl AppState {
     /// The index now answering.
     pub fn index(&self) -> Arc<Index> {
         self.inner.index.load_full()
+    }
+
+    /// The key the registry's envelopes are signed with (`DATA/registry/ed25519.key`).
+    pub fn registry_signer(&self) -> Result<Arc<api::registry::sign::Signer>, String> {
+        self.inner
+            .signer
+            .get_or_init(|| {
+                api::registry::sign::Signer::load_or_create(self.inner.store.data_dir())
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+
+    /// Delivers registry notifications to subscribers in the background (see
+    /// [`api::registry::notify`]); safe to run in every server process.
+    pub fn spawn_notifier(
+        &self,
+        settings: api::registry::notify::NotifySettings,
+    ) -> tokio::task::JoinHandle<()> {
+        api::registry::notify::spawn(self.clone(), settings)
     }
 
     /// Rebuilds the index every `every`, so a decree made while the server runs is

@@ -46,13 +46,18 @@ async fn the_document_describes_every_json_route_as_implemented() {
     assert!(doc["openapi"].as_str().expect("openapi").starts_with("3."), "{}", doc["openapi"]);
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
     let paths: BTreeSet<_> = doc["paths"].as_object().expect("paths").keys().cloned().collect();
-    let public = ["/api/v1/status", "/healthz", "/readyz"];
+    let public = ["/api/v1/status", "/healthz", "/readyz", "/.well-known/jwks.json"];
     let agency = [
         "/api/v1/client",
         "/api/v1/files",
         "/api/v1/files/{sha256}",
         "/api/v1/files/{sha256}/report.csv",
         "/api/v1/annex/{file}",
+        "/dci/registry/sync/search",
+        "/dci/registry/search",
+        "/dci/registry/subscribe",
+        "/dci/registry/unsubscribe",
+        "/dci/registry/txn/status",
     ];
     assert_eq!(paths, public.iter().chain(&agency).map(|p| p.to_string()).collect());
     // The agencies' routes: a bearer token, 401 without one, 403 where a scope decides.
@@ -71,6 +76,19 @@ async fn the_document_describes_every_json_route_as_implemented() {
     let mut upload_codes: Vec<&String> = upload["responses"].as_object().expect("responses").keys().collect();
     upload_codes.sort();
     assert_eq!(upload_codes, ["200", "201", "400", "401", "403", "409", "413", "422"]);
+    let registry = &agency[5..];
+    // The registry's envelopes: a JSON request body, bearer tokens, every answer JSON.
+    for path in registry {
+        let op = &doc["paths"][path]["post"];
+        assert!(op["requestBody"]["content"]["application/json"]["schema"].is_object(), "{path}");
+        assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{path}");
+        let codes: BTreeSet<&str> =
+            op["responses"].as_object().expect("responses").keys().map(String::as_str).collect();
+        assert_eq!(codes, ["200", "400", "401", "403", "413", "415", "422"].into(), "{path}");
+        for (code, r) in op["responses"].as_object().unwrap() {
+            assert!(r["content"]["application/json"]["schema"].is_object(), "{path} {code} has no schema");
+        }
+    }
     assert_eq!(codes(&doc, "/api/v1/status"), [200, 400, 404, 429].into());
     assert_eq!(codes(&doc, "/healthz"), [200].into());
     assert_eq!(codes(&doc, "/readyz"), [200, 503].into());

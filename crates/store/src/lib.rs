@@ -22,6 +22,7 @@ mod decree;
 mod funding;
 mod migrate;
 pub mod money;
+mod registry;
 mod scoped;
 mod staff;
 
@@ -31,6 +32,7 @@ pub use complaints::{Complaint, ComplaintCount, ComplaintEvent};
 pub use decree::{DecreeEntry, DecreeRecord, Resolution};
 pub use funding::{Correction, FundingClaim};
 pub use migrate::{Applied, MIGRATIONS};
+pub use registry::{Callback, Cancelled, HistoryRow, RegistryEvent, Subscription, TxnRecord};
 pub use scoped::Within;
 pub use staff::{LoginAttempt, StaffSession, StaffUser};
 

@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "money", include_str!("../migrations/0006_money.sql")),
     (20, "console", include_str!("../migrations/0020_console.sql")),
     (21, "api_clients", include_str!("../migrations/0021_api_clients.sql")),
+    (23, "registry", include_str!("../migrations/0023_registry.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {

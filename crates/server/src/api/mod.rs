@@ -7,6 +7,7 @@
 
 pub mod clients;
 pub(crate) mod files;
+pub mod registry;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
@@ -27,6 +28,7 @@ pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
         .route("/api/v1/files/{sha256}", get(files::download))
         .route("/api/v1/files/{sha256}/report.csv", get(files::report))
         .route("/api/v1/annex/{file}", get(files::annex))
+        .merge(registry::router())
 }
 
 /// Who the token belongs to.
