@@ -308,6 +308,15 @@ async fn run(db: &TestDb) {
         .map(|a| a.action)
         .collect();
     assert_eq!(trail, vec!["sanction.add", "sanction.lift"]);
+    // The shared, chained log (read in the console) names the child masked only.
+    let shared = store.audit_entries(500, "sanction").await.unwrap();
+    assert!(shared.len() >= 3, "{shared:?}");
+    for e in &shared {
+        assert!(
+            e.subject.contains("**********") && !e.subject.contains(&CAR_CONFLICT.to_string()[4..14]),
+            "{e:?}"
+        );
+    }
     let all: Vec<String> = store.audit_trail(None).await.unwrap().into_iter().map(|a| a.action).collect();
     for action in ["accounts.import", "pay.batch", "pay.reconcile"] {
         assert!(all.iter().any(|a| a == action), "{action} audited: {all:?}");

@@ -995,7 +995,8 @@ impl Store {
         );
         audit_in(&mut *tx, aseq, &s.recorded_by, "sanction.add", &s.nik.to_string(), &detail).await?;
         tx.commit().await?;
-        self.audit(&s.recorded_by, "sanction.add", &s.nik.to_string(), &detail, "").await?;
+        // The shared log is read in the console: the NIK masked there, as everywhere.
+        self.audit(&s.recorded_by, "sanction.add", &masked_nik(s.nik), &detail, "").await?;
         let mut out = s.clone();
         out.seq = seq;
         Ok(out)
@@ -1035,7 +1036,7 @@ impl Store {
         let detail = format!("sanction {} lifted on the recommendation of school {school}: {reason}", s.seq);
         audit_in(&mut *tx, aseq, by, "sanction.lift", &nik.to_string(), &detail).await?;
         tx.commit().await?;
-        self.audit(by, "sanction.lift", &nik.to_string(), &detail, "").await?;
+        self.audit(by, "sanction.lift", &masked_nik(nik), &detail, "").await?;
         Ok(Some(s))
     }
 
@@ -1127,4 +1128,9 @@ mod tests {
         assert_eq!(super::stage_end("2025-03-20T10:00:00.000Z"), 202506);
         assert_eq!(super::stage_end("2025-07-01T00:00:00.000Z"), 202512);
     }
+}
+
+/// A NIK as the shared audit log shows it: [`kjp_domain::Nik::masked`].
+fn masked_nik(nik: i64) -> String {
+    kjp_domain::Nik::parse(&format!("{nik:016}")).map_or_else(|_| "(not a NIK)".into(), |n| n.masked())
 }
