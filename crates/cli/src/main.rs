@@ -562,7 +562,7 @@ async fn demo(scale: f64, seed: u64, dir: &Path, port: u16, no_serve: bool) -> a
     let reporter = kjp_cli::progress::Reporter::new("verify");
     let policy = Policy::kjp_plus();
     let started = std::time::Instant::now();
-    let v = kjp_import::stage::verify(&store, stage, &policy, &reporter.callback()).await?;
+    let v = verify_published(&store, stage, &policy, &reporter).await?;
     println!(
         "\nstage {stage}: {} candidates decided in {:.1} s\n",
         v.candidates,
@@ -705,7 +705,7 @@ async fn demo_kjmu(
     let policy = Policy::kjmu();
     kjp_import::stage::open(store, stage).await?;
     let reporter = kjp_cli::progress::Reporter::new("verify KJMU");
-    let v = kjp_import::stage::verify(store, stage, &policy, &reporter.callback()).await?;
+    let v = verify_published(store, stage, &policy, &reporter).await?;
     let s = kjp_import::stage::summary(store, stage).await?;
     println!(
         "\nKJMU stage {stage}: {} students decided: {} eligible, {} ineligible, {} in review",
@@ -906,7 +906,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             let store = store().await?;
             let started = std::time::Instant::now();
             let reporter = kjp_cli::progress::Reporter::new("verify");
-            let v = kjp_import::stage::verify(&store, stage, &policy, &reporter.callback()).await?;
+            let v = verify_published(&store, stage, &policy, &reporter).await?;
             println!(
                 "stage {stage}: run {} decided {} candidates in {:.1} s",
                 v.run,
@@ -1181,6 +1181,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A stage run whose progress every server's `/metrics` shows while it goes on.
+async fn verify_published(
+    store: &Store,
+    stage: Stage,
+    policy: &Policy,
+    reporter: &kjp_cli::progress::Reporter,
+) -> Result<kjp_import::stage::Verified, kjp_import::stage::StageError> {
+    let published = reporter.publish(store, &stage.to_string()).await;
+    let v = kjp_import::stage::verify(store, stage, policy, &reporter.callback()).await;
+    published.finish().await;
+    v
 }
 
 fn main() -> ExitCode {

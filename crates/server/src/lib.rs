@@ -167,6 +167,33 @@ impl AppState {
         api::registry::notify::spawn(self.clone(), settings)
     }
 
+    /// Shares the rate limit's counts with the other servers on the same PostgreSQL
+    /// database, once a second (see [`limit`]); nothing to share on SQLite, which one
+    /// server serves.
+    fn spawn_rate_sync(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.inner.limiter.enabled() || self.inner.store.backend() != kjp_store::Backend::Postgres {
+            return None;
+        }
+        let state = self.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                match state.inner.limiter.sync(&state.inner.store).await {
+                    Ok(()) => failing = false,
+                    // Once per outage, not once a second; the limit goes on per server.
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!("rate limit: sharing the counts failed, counting here only: {e}");
+                    }
+                    Err(_) => {}
+                }
+            }
+        }))
+    }
+
     /// Rebuilds the index every `every`, so a decree made while the server runs is
     /// published without a restart.
     pub fn spawn_reloader(&self, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -195,6 +222,7 @@ pub async fn serve(
     let config = state.inner.config.clone();
     api::files::sweep_scratch(state.inner.store.data_dir());
     let app = web::router(state.clone());
+    let rate_sync = state.spawn_rate_sync();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
@@ -254,6 +282,9 @@ pub async fn serve(
     drop(done_rx);
     let _ = stop_tx.send(true);
     done_tx.closed().await;
+    if let Some(task) = rate_sync {
+        task.abort();
+    }
     Ok(())
 }
 

@@ -52,6 +52,12 @@ struct StageLabels {
     stage: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    stage: String,
+    step: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 1 ms to about 16 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 15))
@@ -70,6 +76,12 @@ pub(crate) struct Ops {
     index_reload_failures: Counter,
     complaints_open: Gauge,
     complaints_overdue: Gauge,
+    stage_run_running: Family<StageLabels, Gauge>,
+    stage_run_done: Family<StepLabels, Gauge>,
+    stage_run_total: Family<StepLabels, Gauge>,
+    stage_run_updated: Family<StageLabels, Gauge>,
+    registry_notify_backlog: Gauge,
+    registry_callbacks_pending: Gauge,
     /// Random per process, so ids from several servers do not collide.
     id_prefix: u32,
     next_id: AtomicU64,
@@ -135,6 +147,42 @@ impl Ops {
             "Open complaints past their due date",
             complaints_overdue.clone(),
         );
+        let stage_run_running = Family::<StageLabels, Gauge>::default();
+        registry.register(
+            "stage_run_running",
+            "1 while a run of the stage goes on (written by the `kjp` command running it), 0 once it ended",
+            stage_run_running.clone(),
+        );
+        let stage_run_done = Family::<StepLabels, Gauge>::default();
+        registry.register(
+            "stage_run_step_done",
+            "Work done in the step the stage's run is at (or ended at): files read, candidates decided, rows written",
+            stage_run_done.clone(),
+        );
+        let stage_run_total = Family::<StepLabels, Gauge>::default();
+        registry.register(
+            "stage_run_step_total",
+            "Work in the step the stage's run is at (or ended at)",
+            stage_run_total.clone(),
+        );
+        let stage_run_updated = Family::<StageLabels, Gauge>::default();
+        registry.register(
+            "stage_run_updated_timestamp_seconds",
+            "When the stage's run last reported (Unix time): a running stage that stops reporting has died",
+            stage_run_updated.clone(),
+        );
+        let registry_notify_backlog = Gauge::default();
+        registry.register(
+            "registry_notify_backlog",
+            "Recipient changes not yet acknowledged by the registry's live subscriptions, summed over them",
+            registry_notify_backlog.clone(),
+        );
+        let registry_callbacks_pending = Gauge::default();
+        registry.register(
+            "registry_callbacks_pending",
+            "Answers to asynchronous registry requests not yet delivered to their callback",
+            registry_callbacks_pending.clone(),
+        );
         let mut seed = [0u8; 4];
         getrandom::getrandom(&mut seed).expect("the operating system's random source");
         Ops {
@@ -148,6 +196,12 @@ impl Ops {
             index_reload_failures,
             complaints_open,
             complaints_overdue,
+            stage_run_running,
+            stage_run_done,
+            stage_run_total,
+            stage_run_updated,
+            registry_notify_backlog,
+            registry_callbacks_pending,
             id_prefix: u32::from_be_bytes(seed),
             next_id: AtomicU64::new(1),
             index_built: Mutex::new(None),
@@ -280,9 +334,9 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     Json(Readiness { status: "ready", reason: None, index_age_seconds: Some(age.as_secs()) }).into_response()
 }
 
-/// The metrics in the OpenMetrics text format. Gauges of the index and the complaint queue
-/// are read now; the complaint counts come from the database (one grouped query) and are
-/// left as they were if it does not answer in time.
+/// The metrics in the OpenMetrics text format. Gauges of the index, the queues and the
+/// stage runs are read now; those from the database (complaints, registry queues, stage
+/// runs: three small queries) are left as they were if it does not answer in time.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let ops = &state.inner.ops;
     ops.index_children.clear();
@@ -301,6 +355,25 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     {
         ops.complaints_open.set(counts.iter().map(|c| c.open).sum());
         ops.complaints_overdue.set(counts.iter().map(|c| c.overdue).sum());
+    }
+    if let Ok(Ok(q)) = tokio::time::timeout(DB_DEADLINE, state.inner.store.registry_queues()).await {
+        ops.registry_notify_backlog.set(q.notify_backlog);
+        ops.registry_callbacks_pending.set(q.callbacks_pending);
+    }
+    if let Ok(Ok(runs)) = tokio::time::timeout(DB_DEADLINE, state.inner.store.stage_progress()).await {
+        ops.stage_run_running.clear();
+        ops.stage_run_done.clear();
+        ops.stage_run_total.clear();
+        ops.stage_run_updated.clear();
+        for run in runs {
+            let stage = StageLabels { stage: run.stage.clone() };
+            ops.stage_run_running.get_or_create(&stage).set(i64::from(run.running()));
+            let updated = chrono::DateTime::parse_from_rfc3339(&run.updated_at).map_or(0, |t| t.timestamp());
+            ops.stage_run_updated.get_or_create(&stage).set(updated);
+            let step = StepLabels { stage: run.stage, step: run.step };
+            ops.stage_run_done.get_or_create(&step).set(run.done);
+            ops.stage_run_total.get_or_create(&step).set(run.total);
+        }
     }
     let mut body = String::new();
     if prometheus_client::encoding::text::encode(&mut body, &ops.registry).is_err() {

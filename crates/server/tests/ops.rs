@@ -104,6 +104,43 @@ async fn metrics_count_requests_by_route_template_never_by_nik() {
 }
 
 #[tokio::test]
+async fn metrics_show_a_stage_run_as_it_goes_and_when_it_ended() {
+    let app = spawn(true, 0).await;
+    let metric = |text: &str, name: &str| -> Option<String> {
+        text.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    let scrape = || async { app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    // What `kjp stage verify` writes: the run begins, goes on, ends.
+    app.store.set_stage_progress("2025/2", "start", 0, 0, true, false).await.unwrap();
+    app.store.set_stage_progress("2025/2", "decide", 1200, 5000, false, false).await.unwrap();
+    let text = scrape().await;
+    assert_eq!(metric(&text, r#"kjp_stage_run_running{stage="2025/2"}"#).as_deref(), Some("1"), "{text}");
+    assert_eq!(
+        metric(&text, r#"kjp_stage_run_step_done{stage="2025/2",step="decide"}"#).as_deref(),
+        Some("1200")
+    );
+    assert_eq!(
+        metric(&text, r#"kjp_stage_run_step_total{stage="2025/2",step="decide"}"#).as_deref(),
+        Some("5000")
+    );
+    let updated: i64 = metric(&text, r#"kjp_stage_run_updated_timestamp_seconds{stage="2025/2"}"#)
+        .expect("updated")
+        .parse()
+        .unwrap();
+    assert!((chrono::Utc::now().timestamp() - updated).abs() < 60, "{updated}");
+    app.store.set_stage_progress("2025/2", "write decisions", 5000, 5000, false, true).await.unwrap();
+    let text = scrape().await;
+    assert_eq!(metric(&text, r#"kjp_stage_run_running{stage="2025/2"}"#).as_deref(), Some("0"), "{text}");
+    assert!(!text.contains(r#"step="decide""#), "only the step the run is at: {text}");
+    assert_eq!(
+        metric(&text, r#"kjp_stage_run_step_done{stage="2025/2",step="write decisions"}"#).as_deref(),
+        Some("5000")
+    );
+    assert_eq!(metric(&text, "kjp_registry_notify_backlog").as_deref(), Some("0"));
+    assert_eq!(metric(&text, "kjp_registry_callbacks_pending").as_deref(), Some("0"));
+}
+
+#[tokio::test]
 async fn shutdown_finishes_the_request_in_flight_and_refuses_new_connections() {
     let mut app = spawn(true, 0).await;
     let body = format!("nik={RECIPIENT}&birth_date=04-03-2012&year=2025&stage=1");

@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "console", include_str!("../migrations/0020_console.sql")),
     (21, "api_clients", include_str!("../migrations/0021_api_clients.sql")),
     (23, "registry", include_str!("../migrations/0023_registry.sql")),
+    (24, "operations", include_str!("../migrations/0024_operations.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
