@@ -1113,6 +1113,11 @@ async fn insert_batch_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, b: &Batch) 
     Ok(seq)
 }
 
+/// A NIK as the shared audit log shows it: [`kjp_domain::Nik::masked`].
+fn masked_nik(nik: i64) -> String {
+    kjp_domain::Nik::parse(&format!("{nik:016}")).map_or_else(|_| "(not a NIK)".into(), |n| n.masked())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -1128,9 +1133,4 @@ mod tests {
         assert_eq!(super::stage_end("2025-03-20T10:00:00.000Z"), 202506);
         assert_eq!(super::stage_end("2025-07-01T00:00:00.000Z"), 202512);
     }
-}
-
-/// A NIK as the shared audit log shows it: [`kjp_domain::Nik::masked`].
-fn masked_nik(nik: i64) -> String {
-    kjp_domain::Nik::parse(&format!("{nik:016}")).map_or_else(|_| "(not a NIK)".into(), |n| n.masked())
 }
