@@ -10,18 +10,21 @@
 # Phases, each on a fresh copy of a prepared, decreed database (so every phase pays and
 # verifies the same work): (1) the stage run and the batch alone, no server; (2) the server
 # with staff traffic only; (3) the quiet baseline, wrk only; (4) the soak: wrk, staff, and
-# --start-after seconds in, the stage run and the batch. The stage run is `kjp stage verify
-# 2025/2` (tahap II 2025, opened in the preparation, decided from the same snapshots; the
-# decreed 2025/1 the status check answers from is not touched), the batch is `kjp pay
-# --stage 2025/1 --months 2025-04..2025-06` (the demo paid January to March). Staff: --staff
-# simulated officers (admin, auditor, kecamatan post, admin, ...) with curl cookie jars,
-# signing in with the CSRF double-submit, then home, review queue, complaints, dashboard, a
-# child's page (POST with the session's CSRF token), the audit log (admin and auditor), and
-# signing out; --think seconds between requests. Database: SQLite by default (`kjp demo
-# --no-serve` in DIR, default /tmp/kjp-soak-<scale>; --reuse keeps it); with --pg URL (e.g.
-# postgres://postgres@127.0.0.1:5432/postgres) databases kjp_soak_base and kjp_soak_run are
-# created next to URL's (dropped and made again unless --reuse) and the stage is set up as
-# scripts/bench-money.sh does. Needs wrk, curl, gawk, sqlite3 (and psql for --pg).
+# --start-after seconds in, the stage run and the batch; (5) the two alone again.
+# The stage run is `kjp stage verify 2025/2` (tahap II 2025, opened in the preparation,
+# decided from the same snapshots; the decreed 2025/1 the status check answers from is not
+# touched); the batch is `kjp pay --stage 2025/1 --months 2025-04..2025-06` (January to
+# March are paid in the preparation). Staff: --staff simulated officers (admin, auditor,
+# kecamatan post, admin, ...) with curl cookie jars: sign in (CSRF double-submit), then
+# rounds of home, review queue, complaints, dashboard, a child's page (POST with the
+# session's CSRF token) and the audit log (not the post), sign out; --think seconds between
+# requests. Errors: socket errors, a status other than 200/400/404 on the status route and
+# any 5xx in the server log; for staff anything but 2xx/3xx, or a child's page without the
+# child. SQLite by default (`kjp demo --no-serve` in DIR, default /tmp/kjp-soak-<scale>;
+# --reuse keeps it). --pg URL (e.g. postgres://postgres@127.0.0.1:5432/postgres): databases
+# kjp_soak_base (prepared as scripts/bench-money.sh does; kept for --reuse) and kjp_soak_run
+# (a copy per phase, dropped at the end) on URL's server. Needs wrk, curl, gawk, sqlite3,
+# and psql for --pg. wrk, the server and the commands share the machine's cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +50,7 @@ while [ $# -gt 0 ]; do
     --start-after) start_after="$2"; shift 2 ;;
     --pg) pg="$2"; shift 2 ;;
     --reuse) reuse=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -186,6 +189,8 @@ staff_loop() { # user role password base-url end-epoch log
     local w
     w=$(curl -s -o "$page" -b "$jar" -c "$jar" --max-time 30 -w '%{http_code} %{time_total}' "$@" 2>/dev/null) \
       || w="${w:-000 0}"
+    # A child's page that does not show the child asked for is an error too.
+    if [ "$label" = child ] && [ "${w%% *}" = 200 ] && ! grep -q "<small>NIK $nik" "$page"; then w="200-without-child ${w#* }"; fi
     echo "$(date +%s.%N) $label $w" >>"$log"
     sleep "$think"
   }
@@ -283,6 +288,17 @@ load_after=$(load)
 rss_after=$(awk '/VmRSS/{printf "%.0f MB", $2/1024}' "/proc/$serve_pid/status")
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
 
+# ---- 5. the stage run and the batch alone again, for the noise of the machine
+fresh_run_db
+after="$dir/work-after.txt"; : >"$after"
+echo "== 5. stage run and batch alone again (no server)"
+work "$after" after
+cat "$after"
+if [ -n "$pg" ]; then
+  psql "$pg" -qX -c "DROP DATABASE IF EXISTS kjp_soak_run" >/dev/null
+  echo "(kjp_soak_base is kept for --reuse: psql $pg -c 'DROP DATABASE kjp_soak_base' to drop it)"
+fi
+
 # ---- report
 # Server log lines (JSON) of a route in a window: status counts and latency percentiles.
 logstats() { # route t0 t1 -> "n p50 p99 max unexpected 5xx"  (unexpected: not 200/400/404)
@@ -342,16 +358,26 @@ printf '| staff (curl) | requests | errors | p50 ms | p99 ms | max ms | status c
 printf '| alone (no wrk) | %s | %s | %s | %s | %s | %s |\n' "$a_n" "$a_e" "$a_p50" "$a_p99" "$a_max" "$(codes "$dir/staff-alone.txt")"
 printf '| soak | %s | %s | %s | %s | %s | %s |\n' "$k_n" "$k_e" "$k_p50" "$k_p99" "$k_max" "$(codes "$dir/staff-soak.txt")"
 echo
-printf '| command | alone: seconds | alone: exit | soak: seconds | soak: exit |\n|---|---|---|---|---|\n'
-printf '| `kjp stage verify 2025/2` | %s | %s | %s | %s |\n' "$(field stage 2 "$alone")" "$(field stage 3 "$alone")" \
-  "$(field stage 2 "$soakw")" "$(field stage 3 "$soakw")"
-printf '| `kjp pay --stage 2025/1 --months 2025-04..2025-06` | %s | %s | %s | %s |\n' "$(field pay 2 "$alone")" \
-  "$(field pay 3 "$alone")" "$(field pay 2 "$soakw")" "$(field pay 3 "$soakw")"
+printf '| command (seconds, exit code) | alone, before | soak | alone, after |\n|---|---|---|---|\n'
+for c in stage pay; do
+  label='`kjp stage verify 2025/2`'; [ "$c" = pay ] && label='`kjp pay --stage 2025/1 --months 2025-04..2025-06`'
+  printf '| %s | %s s (%s) | %s s (%s) | %s s (%s) |\n' "$label" "$(field $c 2 "$alone")" "$(field $c 3 "$alone")" \
+    "$(field $c 2 "$soakw")" "$(field $c 3 "$soakw")" "$(field $c 2 "$after")" "$(field $c 3 "$after")"
+done
 echo
 echo "Server log: $fivexx responses with a 5xx status, $errors warning/error lines ($dir/serve.log);" \
   "kjp serve at the end: $rss_after resident."
-echo "Staff per page (soak): $(awk '{n[$2]++; s[$2]+=$4} END {for (k in n) printf "%s %d x %.0f ms, ", k, n[k], s[k]/n[k]*1000}' "$dir/staff-soak.txt")"
-for f in "$dir"/{alone,soak}-{verify,pay}.log; do
+echo
+pagestats() { # log page -> "count p50 max" in ms
+  awk -v p="$2" '$2 == p {print $4 * 1000}' "$1" | sort -g | awk '{ v[NR] = $1 } END {
+    if (!NR) { print "0 - -"; exit } i = int(NR * 0.5 + 0.5); if (i < 1) i = 1; printf "%d %.0f %.0f\n", NR, v[i], v[NR] }'
+}
+printf '| staff page | alone: requests | alone: p50 ms | alone: max ms | soak: requests | soak: p50 ms | soak: max ms |\n'
+printf '|---|---|---|---|---|---|---|\n'
+for p in login_form login home review complaints dashboard child audit logout; do
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$p" $(pagestats "$dir/staff-alone.txt" "$p") $(pagestats "$dir/staff-soak.txt" "$p")
+done
+for f in "$dir"/{alone,soak,after}-{verify,pay}.log; do
   grep -qiE 'error|panic' "$f" && { echo "-- $f:"; tail -5 "$f"; }
 done
 true
