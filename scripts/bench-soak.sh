@@ -337,7 +337,9 @@ read -r b_n b_p50 b_p99 b_max _ _ <<<"$(logstats /api/v1/status "$s3a" "$s3b")"
 read -r a_n a_e a_p50 a_p99 a_max <<<"$(staffstats "$dir/staff-alone.txt")"
 read -r k_n k_e k_p50 k_p99 k_max <<<"$(staffstats "$dir/staff-soak.txt")"
 fivexx=$(grep -c '"status":5[0-9][0-9]' "$dir/serve.log" || true)
-errors=$(grep -c '"level":"\(ERROR\|WARN\)"' "$dir/serve.log" || true)
+errors=$(grep -c '"level":"ERROR"' "$dir/serve.log" || true)
+warns=$(grep -c '"level":"WARN"' "$dir/serve.log" || true)
+slow=$(grep -c '"message":"slow statement' "$dir/serve.log" || true)
 
 echo
 echo "Soak, $(date -u '+%Y-%m-%d %H:%M') UTC, scale $scale, $([ -n "$pg" ] && echo PostgreSQL || echo SQLite)," \
@@ -365,7 +367,8 @@ for c in stage pay; do
     "$(field $c 2 "$soakw")" "$(field $c 3 "$soakw")" "$(field $c 2 "$after")" "$(field $c 3 "$after")"
 done
 echo
-echo "Server log: $fivexx responses with a 5xx status, $errors warning/error lines ($dir/serve.log);" \
+echo "Server log ($dir/serve.log): $fivexx responses with a 5xx status, $errors errors, $warns warnings" \
+  "($slow of them slow statements, over 1 s);" \
   "kjp serve at the end: $rss_after resident."
 echo
 pagestats() { # log page -> "count p50 max" in ms
@@ -377,6 +380,10 @@ printf '|---|---|---|---|---|---|---|\n'
 for p in login_form login home review complaints dashboard child audit logout; do
   printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$p" $(pagestats "$dir/staff-alone.txt" "$p") $(pagestats "$dir/staff-soak.txt" "$p")
 done
+[ "$errors" = 0 ] || { echo "-- server errors:"; grep '"level":"ERROR"' "$dir/serve.log" \
+  | sed -n 's/.*"message":"\([^"]*\)".*/\1/p' | sort | uniq -c; }
+[ "$fivexx" = 0 ] || { echo "-- 5xx by route:"; grep '"status":5[0-9][0-9]' "$dir/serve.log" \
+  | sed -n 's/.*"method":"\([^"]*\)","route":"\([^"]*\)","status":\([0-9]*\).*/\1 \2 \3/p' | sort | uniq -c; }
 for f in "$dir"/{alone,soak,after}-{verify,pay}.log; do
   grep -qiE 'error|panic' "$f" && { echo "-- $f:"; tail -5 "$f"; }
 done
