@@ -265,13 +265,15 @@ wait "${staff_pids[@]}" || true
 s2b=$(now)
 
 # ---- 3. quiet baseline
-echo "== 3. quiet baseline: wrk -t$threads -c$connections -d$duration; load average $(load)"
+rss() { awk '/VmRSS/{printf "%.0f MB", $2/1024}' "/proc/$serve_pid/status"; }
+echo "== 3. quiet baseline: wrk -t$threads -c$connections -d$duration; load average $(load); kjp serve $(rss) resident"
 s3a=$(now)
 quiet=$(run_wrk)
 s3b=$(now)
 
 # ---- 4. soak
-echo "== 4. soak: wrk + $staff_n staff + (after ${start_after} s) stage run and batch; load average $(load)"
+echo "== 4. soak: wrk + $staff_n staff + (after ${start_after} s) stage run and batch; load average $(load);" \
+  "kjp serve $(rss) resident"
 soakw="$dir/work-soak.txt"; : >"$soakw"
 s4a=$(now)
 run_wrk >"$dir/wrk-soak.txt" &
