@@ -87,7 +87,7 @@ kr() { KJP_DATABASE_URL="$run_url" "$kjp" "$@"; }
 
 fresh_run_db() {
   if [ -n "$pg" ]; then
-    psql "$pg" -qX -c "DROP DATABASE IF EXISTS kjp_soak_run" \
+    PGOPTIONS="-c client_min_messages=warning" psql "$pg" -qX -c "DROP DATABASE IF EXISTS kjp_soak_run" \
       -c "CREATE DATABASE kjp_soak_run TEMPLATE kjp_soak_base" >/dev/null
   else
     rm -f "$dir/run.db" "$dir/run.db-wal" "$dir/run.db-shm"
@@ -305,8 +305,9 @@ fi
 # Server log lines (JSON) of a route in a window: status counts and latency percentiles.
 logstats() { # route t0 t1 -> "n p50 p99 max unexpected 5xx"  (unexpected: not 200/400/404)
   gawk -v route="$1" -v t0="$2" -v t1="$3" '
-    function epoch(ts,  d) { d = ts; gsub(/[-T:Z]/, " ", d); split(d, f, " ");
-      return mktime(f[1] " " f[2] " " f[3] " " f[4] " " f[5] " 0", 1) + f[6] }
+    function epoch(ts,  d, k) { k = substr(ts, 1, 16)  # mktime once a minute
+      if (!(k in memo)) { d = k; gsub(/[-T:]/, " ", d); memo[k] = mktime(d " 0", 1) }
+      return memo[k] + substr(ts, 18, 9) }
     index($0, "\"route\":\"" route "\"") {
       match($0, /"timestamp":"([^"]*)"/, m); t = epoch(m[1]); if (t < t0 || t > t1) next
       match($0, /"status":([0-9]+)/, s); match($0, /"latency_ms":([0-9.e+-]+)/, l)
