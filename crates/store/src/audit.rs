@@ -7,6 +7,10 @@ use sqlx::Row;
 
 use crate::{Result, Store, StoreError};
 
+/// How long an append waits for the database before giving up (under the servers' 15 s
+/// request timeout).
+const AUDIT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One entry: who did what to which subject, when and from where.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditEntry {
@@ -64,17 +68,27 @@ impl Store {
         detail: &str,
         origin: &str,
     ) -> Result<AuditEntry> {
-        for attempt in 0..100u64 {
+        // Appenders take the write lock first (SQLite) or the head's row (PostgreSQL), so
+        // they mostly queue; what is left to retry is a lock wait that timed out, or a
+        // head moved by a process that does not lock first. Bounded by time, within the
+        // servers' request timeout.
+        let deadline = std::time::Instant::now() + AUDIT_PATIENCE;
+        for attempt in 0u64.. {
             match self.try_audit(actor, action, subject, detail, origin).await {
                 Ok(Some(e)) => return Ok(e),
                 Ok(None) => {}
                 Err(e) if retryable(&e) => {}
                 Err(e) => return Err(e.into()),
             }
-            // Another appender moved the head first: chain to the new one.
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(1 + attempt % 7 * 3)).await;
         }
-        Err(StoreError::Corrupt("audit log: could not append after 100 attempts (contention)".into()))
+        Err(StoreError::Busy(format!(
+            "the audit log could not be appended to within {} s: another process holds the database",
+            AUDIT_PATIENCE.as_secs()
+        )))
     }
 
     /// One attempt: `None` if the head moved under it.
@@ -86,7 +100,10 @@ impl Store {
         detail: &str,
         origin: &str,
     ) -> std::result::Result<Option<AuditEntry>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
+        // A write first: on PostgreSQL it locks the head's row, so concurrent appenders
+        // wait for each other instead of racing and retrying.
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await?;
         let head = sqlx::query("SELECT seq, sha256 FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
         let (seq, prev): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
         let mut e = AuditEntry {

@@ -89,7 +89,7 @@ impl Store {
     ) -> std::result::Result<Complaint, sqlx::Error> {
         let year = c.opened_at.get(..4).unwrap_or("0000").to_string();
         {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             let n: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM complaints WHERE ticket LIKE $1")
                 .bind(format!("KJP-{year}-%"))
                 .fetch_one(&mut *tx)
@@ -173,7 +173,7 @@ impl Store {
         note: &str,
         public_note: &str,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE complaints SET owner = $2 WHERE ticket = $1 AND state = 'open'")
             .bind(ticket)
             .bind(owner)
@@ -195,7 +195,7 @@ impl Store {
         note: &str,
         public_note: &str,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_event(&mut tx, ticket, actor, "note", note, public_note).await?;
         tx.commit().await?;
         Ok(())
@@ -209,7 +209,7 @@ impl Store {
         resolution: &str,
         public_note: &str,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE complaints SET state = 'resolved', resolved_at = $2, resolution = $3 \
              WHERE ticket = $1 AND state = 'open'",

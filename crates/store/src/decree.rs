@@ -64,7 +64,7 @@ impl Store {
     /// Updates decisions and records why, in one transaction; refused on a decreed stage.
     pub async fn apply_resolutions(&self, stage: Stage, items: &[(DecisionRow, Resolution)]) -> Result<()> {
         let s = stage.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage).await?;
         for (d, r) in items {
             sqlx::query(
@@ -150,7 +150,7 @@ impl Store {
         corrections: &[i64],
     ) -> Result<()> {
         let s = d.stage.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let last: Option<i64> =
             sqlx::query("SELECT CAST(MAX(amendment) AS BIGINT) FROM decrees WHERE stage = $1")
                 .bind(&s)

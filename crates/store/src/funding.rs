@@ -48,7 +48,7 @@ pub struct Correction {
 impl Store {
     /// Sets or clears a stage's budget ceiling; refused on a decreed stage.
     pub async fn set_budget(&self, stage: Stage, budget: Option<i64>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage).await?;
         sqlx::query("UPDATE stages SET budget = $2 WHERE stage = $1")
             .bind(stage.to_string())
@@ -86,7 +86,7 @@ impl Store {
     /// other eligible child funded, in one transaction; refused on a decreed stage.
     pub async fn set_funding(&self, stage: Stage, unfunded: &[String], reason_code: &str) -> Result<()> {
         let s = stage.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage).await?;
         sqlx::query(
             "UPDATE decisions SET status = 'eligible', reasons = '' WHERE stage = $1 AND status = 'unfunded'",
@@ -122,7 +122,7 @@ impl Store {
     /// its sequence number.
     pub async fn add_correction(&self, stage: Stage, c: &Correction) -> Result<i64> {
         let s = stage.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let state: Option<String> = sqlx::query("SELECT state FROM stages WHERE stage = $1")
             .bind(&s)
             .fetch_optional(&mut *tx)

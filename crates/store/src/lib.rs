@@ -56,6 +56,8 @@ pub enum StoreError {
     Unsupported(String),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    #[error("the database is busy ({0}): try again")]
+    Busy(String),
     #[error("{path}: {error}")]
     Io { path: PathBuf, error: std::io::Error },
 }
@@ -233,6 +235,17 @@ impl Store {
         self.backend
     }
 
+    /// A transaction that may write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads and then writes while another
+    /// connection writes fails at once with "database is locked" (the busy timeout cannot
+    /// apply to the upgrade), whereas this one waits its turn, up to the busy timeout.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The migrations applied to this database (opening a store applies any missing).
     pub async fn migrations(&self) -> Result<Vec<Applied>> {
         migrate::applied(&self.pool).await
@@ -324,7 +337,7 @@ impl Store {
     /// Records a snapshot. Returns `false` (and changes nothing) if one with the same
     /// hash exists already.
     pub async fn insert_snapshot(&self, s: &Snapshot) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM snapshots")
             .fetch_one(&mut *tx)
             .await?
@@ -351,7 +364,7 @@ impl Store {
 
     /// Makes an earlier snapshot the current one of its source again (a new import event).
     pub async fn make_current(&self, sha256: &str) -> Result<Snapshot> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM snapshots")
             .fetch_one(&mut *tx)
             .await?
@@ -453,7 +466,7 @@ impl Store {
         let stage = run.stage.to_string();
         match self.backend {
             Backend::Sqlite => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let number = begin_run::<sqlx::Any>(&mut tx, run).await?;
                 // A stage run writes millions of rows in one transaction: give this
                 // connection a page cache of 256 MB rather than the 2 MB default.

@@ -357,7 +357,7 @@ impl Store {
     /// audited. Returns how many rows were written.
     pub async fn upsert_accounts(&self, file_sha256: &str, rows: &[Account], actor: &str) -> Result<u64> {
         let now = crate::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in rows.chunks(1000) {
             let sql = values_sql(
                 self.backend,
@@ -600,7 +600,7 @@ impl Store {
     }
 
     async fn record_batch_sqlite(&self, b: &Batch, lines: &[PayLine], months: &[i64; 6]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("PRAGMA cache_size = -262144").execute(&mut *tx).await?;
         let seq = insert_batch_row(&mut tx, b).await?;
         let _ = seq;
@@ -713,7 +713,7 @@ impl Store {
         failures: &[LineReturn],
         actor: &str,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done: Option<String> = sqlx::query("SELECT return_sha256 FROM pay_batches WHERE batch = $1")
             .bind(batch)
             .fetch_optional(&mut *tx)
@@ -861,7 +861,7 @@ impl Store {
         if self.card_feed(&feed.sha256).await?.is_some() {
             return Ok(false);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO card_feeds (sha256, file_name, rows_total, rows_bad, cash, purchases, flags, imported_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -953,7 +953,7 @@ impl Store {
     /// Records a sanction (its stop month and withdrawal computed by the caller), audited.
     /// Refused while another sanction of the child is in force.
     pub async fn add_sanction(&self, s: &Sanction) -> Result<Sanction> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let active: i64 =
             sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM sanctions WHERE nik = $1 AND lifted_at = ''")
                 .bind(s.nik)
@@ -1010,7 +1010,7 @@ impl Store {
         reason: &str,
         by: &str,
     ) -> Result<Option<Sanction>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT * FROM sanctions WHERE nik = $1 AND lifted_at = ''")
             .bind(nik)
             .fetch_optional(&mut *tx)

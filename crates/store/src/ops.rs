@@ -104,7 +104,7 @@ impl Store {
         hits: &[(String, i64)],
         at_least: i64,
     ) -> Result<Vec<(String, i64)>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut totals = Vec::with_capacity(hits.len());
         for chunk in hits.chunks(500) {
             let values: Vec<String> =

@@ -254,7 +254,7 @@ impl Store {
 
     /// Records one source's events under the next seqs, once; 0 if another process did.
     async fn append_events(&self, source: &str, events: &[Pending]) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let marked =
             sqlx::query("INSERT INTO registry_sources (source, events, derived_at) VALUES ($1, $2, $3)")
                 .bind(source)

@@ -122,7 +122,7 @@ impl Store {
     /// Counts a failed sign-in; the `max`-th in a row locks the account until `lock_until`
     /// (RFC 3339) and starts the count again. Atomic: concurrent failures are all counted.
     pub async fn login_failed(&self, username: &str, max: i64, lock_until: &str) -> Result<LoginAttempt> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("UPDATE staff_users SET failed_logins = failed_logins + 1 WHERE username = $1")
                 .bind(username)

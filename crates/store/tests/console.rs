@@ -120,6 +120,45 @@ async fn concurrent_appends_keep_one_chain() {
 }
 
 #[tokio::test]
+async fn appends_go_on_while_another_process_writes() {
+    with_each_backend(async |store| {
+        // Another process (a stage run, say) holds the write lock for 3 s, then writes in
+        // short transactions for 1 s more.
+        let url = store.url().to_string();
+        let sqlite = store.backend() == kjp_store::Backend::Sqlite;
+        let writer = async move {
+            let mut other = sqlx::AnyConnection::connect(&url).await.expect("connect");
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_secs(4) {
+                let hold = if started.elapsed().as_secs() < 1 { 3000 } else { 40 };
+                sqlx::raw_sql(if sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" })
+                    .execute(&mut other)
+                    .await
+                    .expect("begin");
+                sqlx::raw_sql("UPDATE audit_head SET seq = seq WHERE id = 1")
+                    .execute(&mut other)
+                    .await
+                    .expect("write");
+                tokio::time::sleep(std::time::Duration::from_millis(hold)).await;
+                sqlx::raw_sql("COMMIT").execute(&mut other).await.expect("commit");
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            other.close().await.ok();
+        };
+        let appender = async {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            for i in 1..=20 {
+                let entry = store.audit("pos.gambir", "view.child", "x", "", "").await.expect("appended");
+                assert_eq!(entry.seq, i);
+            }
+        };
+        tokio::join!(writer, appender);
+        assert_eq!(store.verify_audit().await.expect("verify"), Ok(20));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn failed_sign_ins_lock_after_the_limit_and_success_clears_them() {
     with_each_backend(async |store| {
         assert!(store.add_staff("a", "post", "31.71.01", "$argon2id$x").await.expect("add"));
