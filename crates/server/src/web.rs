@@ -869,9 +869,22 @@ pub(crate) fn json_error(status: StatusCode, field: Option<&str>, message: &str)
 
 /// 500 for the JSON API: the cause goes to the server's log (store errors carry no
 /// personal data), not to the client.
-pub(crate) fn api_internal(e: impl std::fmt::Display) -> Response {
+/// The database being busy is 503 with `Retry-After` instead.
+pub(crate) fn api_internal(e: impl std::fmt::Display + 'static) -> Response {
+    if is_busy(&e) {
+        tracing::warn!("api: {e}");
+        let mut res = json_error(StatusCode::SERVICE_UNAVAILABLE, None, "the database is busy: try again");
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return res;
+    }
     tracing::error!("api: {e}");
     json_error(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error")
+}
+
+/// Whether an error is the store's `Busy` (a lock wait that ran out): the request may
+/// succeed if retried, so it is answered 503, not 500.
+pub(crate) fn is_busy(e: &dyn std::any::Any) -> bool {
+    e.downcast_ref::<kjp_store::StoreError>().is_some_and(kjp_store::StoreError::is_busy)
 }
 
 /// A child's status in one stage, by NIK and date of birth. An unknown NIK and a wrong

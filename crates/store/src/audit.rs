@@ -211,11 +211,7 @@ impl Store {
 /// cannot become a writer gets these at once, without waiting).
 pub(crate) fn retryable(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(d) => {
-            d.is_unique_violation()
-                || matches!(d.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517" | "262"))
-                || d.message().contains("database is locked")
-        }
+        sqlx::Error::Database(d) => d.is_unique_violation() || crate::is_lock_timeout(e),
         _ => false,
     }
 }

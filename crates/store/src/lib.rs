@@ -63,9 +63,33 @@ pub enum StoreError {
 }
 
 impl From<sqlx::Error> for StoreError {
+    /// A lock wait that timed out (SQLite's busy timeout, a PostgreSQL deadlock or
+    /// serialization failure) is `Busy`, for the caller to retry; anything else is `Db`.
     fn from(e: sqlx::Error) -> StoreError {
-        StoreError::Db(e)
+        if is_lock_timeout(&e) {
+            StoreError::Busy(e.to_string())
+        } else {
+            StoreError::Db(e)
+        }
     }
+}
+
+impl StoreError {
+    /// True when the request may succeed if retried later: the database was busy.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, StoreError::Busy(_))
+    }
+}
+
+/// SQLite's SQLITE_BUSY and SQLITE_LOCKED (primary codes 5 and 6, with their extended
+/// codes); PostgreSQL's serialization failure, deadlock and lock-not-available.
+pub(crate) fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    use sqlx::error::DatabaseError as _;
+    let sqlx::Error::Database(d) = e else { return false };
+    if let Some(s) = d.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+        return s.code().and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    matches!(d.code().as_deref(), Some("40001" | "40P01" | "55P03"))
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

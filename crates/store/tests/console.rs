@@ -159,6 +159,24 @@ async fn appends_go_on_while_another_process_writes() {
 }
 
 #[tokio::test]
+async fn a_write_that_outwaits_the_busy_timeout_is_busy_not_a_database_fault() {
+    // SQLite only: its busy timeout (5 s) is what runs out. Another process holds the
+    // write lock for longer; the store's write gives up with `Busy`, and succeeds once
+    // the lock is released.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite:{}", dir.path().join("t.db").display());
+    let store = Store::open(&url, Some(dir.path().join("data"))).await.expect("open sqlite");
+    let mut other = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.expect("begin");
+    sqlx::raw_sql("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut other).await.expect("write");
+    let err = store.add_staff("a", "post", "31.71.01", "$argon2id$x").await.expect_err("locked out");
+    assert!(err.is_busy(), "expected busy, got {err:?}");
+    assert!(err.to_string().contains("try again"), "{err}");
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.expect("commit");
+    assert!(store.add_staff("a", "post", "31.71.01", "$argon2id$x").await.expect("added once free"));
+}
+
+#[tokio::test]
 async fn failed_sign_ins_lock_after_the_limit_and_success_clears_them() {
     with_each_backend(async |store| {
         assert!(store.add_staff("a", "post", "31.71.01", "$argon2id$x").await.expect("add"));

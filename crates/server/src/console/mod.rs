@@ -174,8 +174,19 @@ pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
 }
 
 /// An internal error: logged without request data, a plain message to the user.
-pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
+/// The database being busy (a lock wait ran out) is 503 with `Retry-After`, not 500.
+pub(crate) fn internal(e: impl std::fmt::Display + 'static) -> Response {
     // Store and template errors carry no personal data.
+    if crate::web::is_busy(&e) {
+        tracing::warn!("console: {e}");
+        let mut res = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html("<p>Sistem sedang sibuk: coba lagi sebentar. / The system is busy: try again in a moment.</p>"),
+        )
+            .into_response();
+        res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return res;
+    }
     tracing::error!("console: internal error: {e}");
     (StatusCode::INTERNAL_SERVER_ERROR, Html("<p>Terjadi kesalahan internal. / Internal error.</p>"))
         .into_response()
@@ -241,5 +252,23 @@ mod tests {
     fn times_are_shown_in_jakarta_time() {
         assert_eq!(super::wib("2025-04-01T20:30:00.000Z"), "2025-04-02 03:30 WIB");
         assert_eq!(super::wib("not a time"), "not a time");
+    }
+
+    #[test]
+    fn a_busy_database_is_503_with_retry_after_and_other_faults_500() {
+        use axum::http::{header, StatusCode};
+        use kjp_store::StoreError;
+        for (res, status) in [
+            (super::internal(StoreError::Busy("lock".into())), StatusCode::SERVICE_UNAVAILABLE),
+            (crate::web::api_internal(StoreError::Busy("lock".into())), StatusCode::SERVICE_UNAVAILABLE),
+            (super::internal(StoreError::Corrupt("x".into())), StatusCode::INTERNAL_SERVER_ERROR),
+            (crate::web::api_internal(StoreError::Corrupt("x".into())), StatusCode::INTERNAL_SERVER_ERROR),
+            (crate::web::api_internal("not a store error"), StatusCode::INTERNAL_SERVER_ERROR),
+        ] {
+            assert_eq!(res.status(), status);
+            let retry = res.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap_or("").to_owned());
+            let expected = (status == StatusCode::SERVICE_UNAVAILABLE).then(|| "5".to_owned());
+            assert_eq!(retry, expected);
+        }
     }
 }
