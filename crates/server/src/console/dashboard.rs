@@ -86,103 +86,16 @@ fn city_name(code: &str) -> String {
         .unwrap_or_else(|| code.into())
 }
 
-/// Every table of the dashboard for this staff member's scope.
+/// Every table of the dashboard for this staff member's scope. The decision tables come
+/// from one count of the stage's decisions by status, level, kecamatan, new or continuing
+/// and reasons (one pass over the table, not one per table), rolled up here.
 async fn tables(state: &AppState, staff: &Staff, stage: kjp_domain::Stage) -> Result<Vec<Table>, Response> {
     let store = &state.inner.store;
-    let w = within(staff);
-    let tally = |cols: &'static [&'static str]| store.tally_within(stage, cols, w);
-    let mut out = Vec::new();
-
-    let status = tally(&["status"]).await.map_err(internal)?;
-    out.push(Table {
-        id: "status",
-        title: "Keputusan menurut status, dengan perubahan / decisions by status, as amended",
-        rows: status
-            .iter()
-            .map(|t| TableRow {
-                key: t.key[0].clone(),
-                label: t.key[0].clone(),
-                count: t.count,
-                monthly: t.monthly,
-            })
-            .collect(),
-    });
-    let recipients = |key: usize, t: &kjp_store::Tally| t.key[0] == "eligible" && !t.key[key].is_empty();
-    let by_level = tally(&["status", "level"]).await.map_err(internal)?;
-    out.push(Table {
-        id: "level",
-        title: "Penerima menurut jenjang / recipients by level",
-        rows: by_level
-            .iter()
-            .filter(|t| recipients(1, t))
-            .map(|t| TableRow {
-                key: t.key[1].clone(),
-                label: t.key[1].clone(),
-                count: t.count,
-                monthly: t.monthly,
-            })
-            .collect(),
-    });
-    let by_city = tally(&["status", "city"]).await.map_err(internal)?;
-    out.push(Table {
-        id: "city",
-        title: "Penerima menurut kota / recipients by city",
-        rows: by_city
-            .iter()
-            .filter(|t| recipients(1, t))
-            .map(|t| TableRow {
-                key: t.key[1].clone(),
-                label: city_name(&t.key[1]),
-                count: t.count,
-                monthly: t.monthly,
-            })
-            .collect(),
-    });
-    let by_kec = tally(&["status", "kecamatan"]).await.map_err(internal)?;
-    out.push(Table {
-        id: "kecamatan",
-        title: "Penerima menurut kecamatan / recipients by kecamatan",
-        rows: by_kec
-            .iter()
-            .filter(|t| recipients(1, t))
-            .map(|t| TableRow {
-                key: t.key[1].clone(),
-                label: access::kecamatan_name(&t.key[1]).unwrap_or("?").to_string(),
-                count: t.count,
-                monthly: t.monthly,
-            })
-            .collect(),
-    });
-    let cont = tally(&["status", "continuing"]).await.map_err(internal)?;
-    out.push(Table {
-        id: "continuing",
-        title: "Penerima baru dan lanjutan / new and continuing recipients",
-        rows: cont
-            .iter()
-            .filter(|t| t.key[0] == "eligible")
-            .map(|t| TableRow {
-                key: t.key[1].clone(),
-                label: if t.key[1] == "1" { "lanjutan / continuing".into() } else { "baru / new".into() },
-                count: t.count,
-                monthly: t.monthly,
-            })
-            .collect(),
-    });
-    let reasons = tally(&["status", "reasons"]).await.map_err(internal)?;
-    let mut by_reason: BTreeMap<String, i64> = BTreeMap::new();
-    for t in reasons.iter().filter(|t| t.key[0] == "ineligible") {
-        for code in t.key[1].split(';').filter(|c| !c.is_empty()) {
-            *by_reason.entry(code.to_string()).or_default() += t.count;
-        }
-    }
-    out.push(Table {
-        id: "exclusions",
-        title: "Tidak layak menurut alasan / exclusions by reason",
-        rows: by_reason
-            .into_iter()
-            .map(|(code, n)| TableRow { label: code.clone(), key: code, count: n, monthly: 0 })
-            .collect(),
-    });
+    let counts = store
+        .tally_within(stage, &["status", "level", "kecamatan", "continuing", "reasons"], within(staff))
+        .await
+        .map_err(internal)?;
+    let mut out = decision_tables(&counts);
     let kec = match &staff.scope {
         Scope::Kecamatan(k) => Some(k.as_str()),
         Scope::All => None,
@@ -213,6 +126,80 @@ async fn tables(state: &AppState, staff: &Staff, stage: kjp_domain::Stage) -> Re
     });
     amend(state, staff, stage, &mut out).await?;
     Ok(out)
+}
+
+/// Rolls one count by (status, level, kecamatan, continuing, reasons) up into the tables
+/// by status, and of recipients by level, city, kecamatan, new or continuing, and of the
+/// ineligible by exclusion reason; rows in key order.
+fn decision_tables(counts: &[kjp_store::Tally]) -> Vec<Table> {
+    #[derive(Default)]
+    struct Sum(BTreeMap<String, (i64, i64)>);
+    impl Sum {
+        fn add(&mut self, key: &str, count: i64, monthly: i64) {
+            if key.is_empty() {
+                return;
+            }
+            let e = self.0.entry(key.to_string()).or_default();
+            e.0 += count;
+            e.1 += monthly;
+        }
+        fn rows(self, label: impl Fn(&str) -> String) -> Vec<TableRow> {
+            self.0
+                .into_iter()
+                .map(|(key, (count, monthly))| TableRow { label: label(&key), key, count, monthly })
+                .collect()
+        }
+    }
+    let (mut status, mut level, mut city, mut kecamatan, mut continuing, mut reasons) =
+        <(Sum, Sum, Sum, Sum, Sum, Sum)>::default();
+    for t in counts {
+        let [st, lv, kec, cont, why] = &t.key[..] else { continue };
+        status.add(st, t.count, t.monthly);
+        if st == "eligible" {
+            level.add(lv, t.count, t.monthly);
+            city.add(kec.get(..5).unwrap_or(kec), t.count, t.monthly);
+            kecamatan.add(kec, t.count, t.monthly);
+            continuing.add(cont, t.count, t.monthly);
+        } else if st == "ineligible" {
+            for code in why.split(';') {
+                reasons.add(code, t.count, 0);
+            }
+        }
+    }
+    vec![
+        Table {
+            id: "status",
+            title: "Keputusan menurut status, dengan perubahan / decisions by status, as amended",
+            rows: status.rows(str::to_string),
+        },
+        Table {
+            id: "level",
+            title: "Penerima menurut jenjang / recipients by level",
+            rows: level.rows(str::to_string),
+        },
+        Table { id: "city", title: "Penerima menurut kota / recipients by city", rows: city.rows(city_name) },
+        Table {
+            id: "kecamatan",
+            title: "Penerima menurut kecamatan / recipients by kecamatan",
+            rows: kecamatan.rows(|k| access::kecamatan_name(k).unwrap_or("?").to_string()),
+        },
+        Table {
+            id: "continuing",
+            title: "Penerima baru dan lanjutan / new and continuing recipients",
+            rows: continuing.rows(|k| {
+                if k == "1" {
+                    "lanjutan / continuing".into()
+                } else {
+                    "baru / new".into()
+                }
+            }),
+        },
+        Table {
+            id: "exclusions",
+            title: "Tidak layak menurut alasan / exclusions by reason",
+            rows: reasons.rows(str::to_string),
+        },
+    ]
 }
 
 /// One child's standing in a count: its status and what the recipient tables group by.
@@ -468,5 +455,54 @@ mod tests {
         let c = chart(&t);
         assert_eq!(c.bars.iter().map(|b| b.width).collect::<Vec<_>>(), vec![PLOT_WIDTH, PLOT_WIDTH / 2, 0]);
         assert_eq!(c.height, 3 * BAR);
+    }
+
+    #[test]
+    fn one_count_rolls_up_into_every_decision_table() {
+        let t = |key: [&str; 5], count, monthly| kjp_store::Tally {
+            key: key.iter().map(|k| k.to_string()).collect(),
+            count,
+            monthly,
+        };
+        let counts = [
+            t(["eligible", "SD", "31.71.01", "1", ""], 3, 900),
+            t(["eligible", "SD", "31.71.02", "0", ""], 2, 600),
+            t(["eligible", "SMP", "31.73.04", "0", ""], 1, 470),
+            t(["ineligible", "SD", "31.71.01", "0", "EXCLUDED_CAR;NOT_IN_DTKS"], 4, 0),
+            t(["ineligible", "", "", "0", "NOT_IN_DTKS"], 5, 0),
+            t(["review", "SMA", "31.71.01", "0", ""], 7, 0),
+        ];
+        let tables = decision_tables(&counts);
+        let rows = |id: &str| -> Vec<(String, String, i64, i64)> {
+            let t = tables.iter().find(|t| t.id == id).expect(id);
+            t.rows.iter().map(|r| (r.key.clone(), r.label.clone(), r.count, r.monthly)).collect()
+        };
+        let row = |k: &str, l: &str, c, m| (k.to_string(), l.to_string(), c, m);
+        assert_eq!(
+            rows("status"),
+            [
+                row("eligible", "eligible", 6, 1970),
+                row("ineligible", "ineligible", 9, 0),
+                row("review", "review", 7, 0)
+            ]
+        );
+        assert_eq!(rows("level"), [row("SD", "SD", 5, 1500), row("SMP", "SMP", 1, 470)], "recipients only");
+        assert_eq!(
+            rows("city"),
+            [row("31.71", &city_name("31.71"), 5, 1500), row("31.73", &city_name("31.73"), 1, 470)]
+        );
+        assert_eq!(
+            rows("kecamatan").iter().map(|r| (r.0.as_str(), r.2)).collect::<Vec<_>>(),
+            [("31.71.01", 3), ("31.71.02", 2), ("31.73.04", 1)]
+        );
+        assert_eq!(rows("kecamatan")[0].1, "Gambir");
+        assert_eq!(
+            rows("continuing"),
+            [row("0", "baru / new", 3, 1070), row("1", "lanjutan / continuing", 3, 900)]
+        );
+        assert_eq!(
+            rows("exclusions"),
+            [row("EXCLUDED_CAR", "EXCLUDED_CAR", 4, 0), row("NOT_IN_DTKS", "NOT_IN_DTKS", 9, 0)]
+        );
     }
 }
