@@ -85,6 +85,8 @@ struct Inner {
     config: Config,
     console: ArcSwap<console::Settings>,
     ops: ops::Ops,
+    /// The dashboard's counts of decreed stages, made once per scope.
+    dashboard_counts: console::dashboard::Counts,
     /// The registry's signing key, read (or made) from the data directory on first use.
     signer: std::sync::OnceLock<Result<Arc<api::registry::sign::Signer>, String>>,
 }
@@ -110,6 +112,7 @@ impl AppState {
                 config,
                 console: ArcSwap::from_pointee(console::Settings::default()),
                 ops: ops::Ops::new(),
+                dashboard_counts: Default::default(),
                 signer: std::sync::OnceLock::new(),
             }),
         }

@@ -674,6 +674,32 @@ async fn dashboards_count_the_stage_as_amended() {
 }
 
 #[tokio::test]
+async fn a_stage_not_yet_decreed_is_counted_afresh_on_every_view() {
+    let app = spawn(false, 10_000).await;
+    let pw = add(&app, "disdik", "admin", "").await;
+    let s = sign_in(&app, "disdik", &pw).await;
+    let (_, before) = s.get("/staff/dashboard.csv?stage=2025/1").await;
+    let before = counts(&before);
+    let nik = kjp_domain::Nik::parse(DTKS_OUTSIDE).unwrap();
+    kjp_import::decree::resolve_one(
+        &app.store,
+        stage(),
+        &kjp_domain::Policy::kjp_plus(),
+        &nik,
+        kjp_domain::Status::Eligible,
+        "lives in Gambir",
+        "tester",
+    )
+    .await
+    .expect("resolve");
+    let (_, after) = s.get("/staff/dashboard.csv?stage=2025/1").await;
+    let after = counts(&after);
+    let n = |m: &std::collections::BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(0);
+    assert_eq!(n(&after, "status,review"), n(&before, "status,review") - 1, "{before:?} {after:?}");
+    assert_eq!(n(&after, "status,eligible"), n(&before, "status,eligible") + 1, "{before:?} {after:?}");
+}
+
+#[tokio::test]
 async fn the_complaint_list_puts_overdue_first_and_finds_a_ticket() {
     let app = spawn(true, 10_000).await;
     let recent = complaint(&app, RECIPIENT, "other", None).await;

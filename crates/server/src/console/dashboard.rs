@@ -2,14 +2,16 @@
 //! continuing, exclusions by reason, complaints open, overdue and resolved; each a table
 //! with a server-rendered SVG bar chart, and all of it as CSV or XLSX.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use kjp_store::Within;
+use kjp_domain::Stage;
+use kjp_store::{StageState, Store, StoreError, Tally, Within};
 use serde::Deserialize;
 
 use super::access::{self, Scope};
@@ -91,10 +93,7 @@ fn city_name(code: &str) -> String {
 /// and reasons (one pass over the table, not one per table), rolled up here.
 async fn tables(state: &AppState, staff: &Staff, stage: kjp_domain::Stage) -> Result<Vec<Table>, Response> {
     let store = &state.inner.store;
-    let counts = store
-        .tally_within(stage, &["status", "level", "kecamatan", "continuing", "reasons"], within(staff))
-        .await
-        .map_err(internal)?;
+    let counts = state.inner.dashboard_counts.get(store, stage, within(staff)).await.map_err(internal)?;
     let mut out = decision_tables(&counts);
     let kec = match &staff.scope {
         Scope::Kecamatan(k) => Some(k.as_str()),
@@ -128,10 +127,41 @@ async fn tables(state: &AppState, staff: &Staff, stage: kjp_domain::Stage) -> Re
     Ok(out)
 }
 
+/// The counts behind the decision tables, kept for decreed stages: a decreed stage's
+/// decisions never change (a correction is an amendment, which [`amend`] applies on top),
+/// so each scope's count is made once per process and its dashboard is then answered
+/// without scanning the stage. An open or verified stage is counted on every view.
+#[derive(Debug, Default)]
+pub(crate) struct Counts(Mutex<HashMap<(Stage, String), Arc<Vec<Tally>>>>);
+
+impl Counts {
+    async fn get(
+        &self,
+        store: &Store,
+        stage: Stage,
+        within: Within<'_>,
+    ) -> Result<Arc<Vec<Tally>>, StoreError> {
+        let key = (stage, format!("{within:?}"));
+        if let Some(hit) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(hit.clone());
+        }
+        let decreed = store.stage(stage).await?.is_some_and(|s| s.state == StageState::Decreed);
+        let counts = Arc::new(
+            store
+                .tally_within(stage, &["status", "level", "kecamatan", "continuing", "reasons"], within)
+                .await?,
+        );
+        if decreed {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key, counts.clone());
+        }
+        Ok(counts)
+    }
+}
+
 /// Rolls one count by (status, level, kecamatan, continuing, reasons) up into the tables
 /// by status, and of recipients by level, city, kecamatan, new or continuing, and of the
 /// ineligible by exclusion reason; rows in key order.
-fn decision_tables(counts: &[kjp_store::Tally]) -> Vec<Table> {
+fn decision_tables(counts: &[Tally]) -> Vec<Table> {
     #[derive(Default)]
     struct Sum(BTreeMap<String, (i64, i64)>);
     impl Sum {

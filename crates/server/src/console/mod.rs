@@ -11,7 +11,7 @@ pub mod auth;
 mod child;
 mod clients;
 mod complaints;
-mod dashboard;
+pub(crate) mod dashboard;
 mod office;
 mod public;
 mod review;
