@@ -132,7 +132,10 @@ async fn tables(state: &AppState, staff: &Staff, stage: kjp_domain::Stage) -> Re
 /// so each scope's count is made once per process and its dashboard is then answered
 /// without scanning the stage. An open or verified stage is counted on every view.
 #[derive(Debug, Default)]
-pub(crate) struct Counts(Mutex<HashMap<(Stage, String), Arc<Vec<Tally>>>>);
+pub(crate) struct Counts(Mutex<HashMap<CountsKey, Arc<Vec<Tally>>>>);
+
+/// A stage and a scope (`All`, `Kecamatan("31.71.01")`, `School("20100001")`).
+type CountsKey = (Stage, String);
 
 impl Counts {
     async fn get(
