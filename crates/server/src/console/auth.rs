@@ -1,16 +1,13 @@
 //! Sign-in, sessions, CSRF and lock-out, and the guard in front of every staff route.
 //!
-//! Passwords are hashed with argon2id (the `argon2` crate's defaults: 19 MiB, two
-//! passes). A session is a random 256-bit token in an HttpOnly, Secure, SameSite=Strict
-//! cookie; the database keeps only its sha256, with the session's CSRF token, which every
+//! Passwords are argon2id hashes ([`super::password`]). A session is a random 256-bit
+//! token in an HttpOnly, Secure, SameSite=Strict cookie; the database keeps only its sha256, with the session's CSRF token, which every
 //! staff form carries and the guard checks. The sign-in form uses a double-submit cookie.
 //! Repeated failures lock an account for a while; the counters are in the database, so
 //! every server process sees them.
 
 use std::net::SocketAddr;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use askama::Template;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
@@ -21,6 +18,7 @@ use axum::Form;
 use serde::Deserialize;
 
 use super::access::{self, Access, Role, Scope};
+use super::password::{self, hash_password};
 use super::{internal, render, settings, ErrorPage, Nav};
 use crate::AppState;
 
@@ -46,25 +44,6 @@ pub fn generate_password() -> String {
         .take(16)
         .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
         .collect()
-}
-
-/// An argon2id hash in PHC string form.
-pub fn hash_password(password: &str) -> String {
-    let mut salt = [0u8; 16];
-    getrandom::getrandom(&mut salt).expect("the operating system's random source");
-    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 with default parameters")
-        .to_string()
-}
-
-/// Whether `password` matches a stored hash; a malformed hash matches nothing.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
-    }
 }
 
 /// A hash to check unknown usernames against, so they take as long as known ones.
@@ -292,7 +271,7 @@ pub(crate) async fn login(
         }
     }
     let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| dummy_hash().to_string());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false);
+    let ok = password::verify(password, hash).await;
     let settings = settings(&state);
     if !ok || user.is_none() {
         let lock_until = (now + chrono::Duration::minutes(settings.lock_minutes))
@@ -350,14 +329,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_hash_and_verify() {
+    fn generated_passwords_are_16_characters_and_verify() {
         let pw = generate_password();
         assert_eq!(pw.len(), 16);
-        let h = hash_password(&pw);
-        assert!(h.starts_with("$argon2id$"), "{h}");
-        assert!(verify_password(&pw, &h));
-        assert!(!verify_password("wrong", &h));
-        assert!(!verify_password(&pw, "not a hash"));
+        assert!(super::password::verify_password(&pw, &hash_password(&pw)));
     }
 
     #[test]
@@ -427,12 +402,12 @@ pub(crate) async fn change_password(
         Err(e) => return internal(e),
     };
     let (current, hash) = (f.current.clone(), user.password_hash.clone());
-    if !tokio::task::spawn_blocking(move || verify_password(&current, &hash)).await.unwrap_or(false) {
+    if !password::verify(current, hash).await {
         let _ = store.audit(&staff.username, "password.refused", &staff.username, "", &staff.origin).await;
         return refuse("Kata sandi sekarang salah. / The current password is wrong.");
     }
     let new = f.new.clone();
-    let Ok(hash) = tokio::task::spawn_blocking(move || hash_password(&new)).await else {
+    let Some(hash) = password::hash(new).await else {
         return internal("password hashing task failed");
     };
     if let Err(e) = store.set_staff_password(&staff.username, &hash).await {

@@ -13,6 +13,7 @@ mod clients;
 mod complaints;
 pub(crate) mod dashboard;
 mod office;
+mod password;
 mod public;
 mod review;
 
@@ -28,8 +29,9 @@ use axum::Router;
 use kjp_domain::Stage;
 
 pub use access::{Role, Scope, ScopeError};
-pub use auth::{generate_password, hash_password};
+pub use auth::generate_password;
 pub use office::check_username;
+pub use password::hash_password;
 
 use crate::AppState;
 

@@ -8,7 +8,8 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::access::{self, Role, Scope};
-use super::auth::{generate_password, hash_password, Staff};
+use super::auth::{generate_password, Staff};
+use super::password;
 use super::{internal, pick_stage, render, Nav};
 use crate::AppState;
 
@@ -179,7 +180,7 @@ pub(crate) async fn add_user(
     };
     let password = generate_password();
     let pw = password.clone();
-    let Ok(hash) = tokio::task::spawn_blocking(move || hash_password(&pw)).await else {
+    let Some(hash) = password::hash(pw).await else {
         return internal("password hashing task failed");
     };
     let store = &state.inner.store;
