@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use kjp_server::LogFormat;
 use serde::Deserialize;
 
@@ -61,6 +62,10 @@ pub struct Layer {
     /// The database (as KJP_DATABASE_URL) [default: sqlite:kjp.db].
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Load balancers whose X-Forwarded-For names the client, as addresses or networks,
+    /// comma-separated (10.0.0.0/8,192.168.1.5) [default: none: the header is ignored].
+    #[arg(long, value_name = "NETS")]
+    pub trusted_proxies: Option<Proxies>,
 }
 
 impl fmt::Debug for Layer {
@@ -70,6 +75,7 @@ impl fmt::Debug for Layer {
             .field("bind", &self.bind)
             .field("port", &self.port)
             .field("database_url", &self.database_url.as_ref().map(|_| "<hidden>"))
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +108,39 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
+/// Addresses and networks (`10.0.0.0/8`, `192.168.1.5`, `2001:db8::/32`): on the command
+/// line and in `KJP_TRUSTED_PROXIES` comma-separated, in the file a list of strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxies(pub Vec<IpNet>);
+
+impl Proxies {
+    fn parse_one(s: &str) -> Result<IpNet, String> {
+        let s = s.trim();
+        s.parse::<IpNet>()
+            .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| format!("{s:?} is not an address or a network (10.0.0.0/8, 192.168.1.5)"))
+    }
+}
+
+impl FromStr for Proxies {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts = s.split(',').filter(|p| !p.trim().is_empty());
+        parts.map(Proxies::parse_one).collect::<Result<_, _>>().map(Proxies)
+    }
+}
+
+impl<'de> Deserialize<'de> for Proxies {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<String>::deserialize(d)?;
+        list.iter()
+            .map(|s| Proxies::parse_one(s))
+            .collect::<Result<_, _>>()
+            .map(Proxies)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// What `kjp serve` runs with, every key resolved.
 #[derive(Clone, PartialEq)]
 pub struct Settings {
@@ -116,6 +155,7 @@ pub struct Settings {
     pub complaint_sla_days: u32,
     pub log_format: LogFormat,
     pub database_url: String,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl fmt::Debug for Settings {
@@ -125,6 +165,7 @@ impl fmt::Debug for Settings {
             .field("port", &self.port)
             .field("rate_per_minute", &self.rate_per_minute)
             .field("log_format", &self.log_format)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -187,6 +228,7 @@ impl Layer {
             complaint_sla_days: var(&get, "KJP_COMPLAINT_SLA_DAYS")?,
             log_format: var(&get, "KJP_LOG_FORMAT")?,
             database_url: get("KJP_DATABASE_URL"),
+            trusted_proxies: var(&get, "KJP_TRUSTED_PROXIES")?,
         })
     }
 
@@ -204,6 +246,7 @@ impl Layer {
             complaint_sla_days: over.complaint_sla_days.or(self.complaint_sla_days),
             log_format: over.log_format.or(self.log_format),
             database_url: over.database_url.or(self.database_url),
+            trusted_proxies: over.trusted_proxies.or(self.trusted_proxies),
         }
     }
 
@@ -223,6 +266,7 @@ impl Layer {
             complaint_sla_days: self.complaint_sla_days.unwrap_or(14),
             log_format: self.log_format.unwrap_or_default(),
             database_url: self.database_url.unwrap_or_else(|| "sqlite:kjp.db".into()),
+            trusted_proxies: self.trusted_proxies.unwrap_or_default().0,
         }
     }
 }
@@ -248,6 +292,7 @@ impl Settings {
             request_timeout: self.request_timeout,
             body_limit: self.body_limit_bytes,
             upload_limit: self.upload_limit_bytes,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
@@ -328,5 +373,29 @@ mod tests {
         assert_eq!(err, "KJP_LOG_FORMAT=\"xml\": unknown log format \"xml\": json or text");
         let err = Layer::from_env(env(&[("KJP_RELOAD_SECS", "0")])).unwrap_err().to_string();
         assert_eq!(err, "KJP_RELOAD_SECS=\"0\": must be at least 1 second");
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_list_in_the_file_and_comma_separated_elsewhere() {
+        let nets = |s: &[&str]| s.iter().map(|n| n.parse::<IpNet>().expect("net")).collect::<Vec<_>>();
+        let file =
+            Layer::parse("kjp.toml", "trusted_proxies = [\"10.0.0.0/8\", \"192.168.1.5\"]\n").expect("file");
+        assert_eq!(file.clone().resolve().trusted_proxies, nets(&["10.0.0.0/8", "192.168.1.5/32"]));
+        let env_layer = Layer::from_env(env(&[("KJP_TRUSTED_PROXIES", "::1, 172.16.0.0/12")])).expect("env");
+        let both = file.overridden_by(env_layer).resolve();
+        assert_eq!(both.server().trusted_proxies, nets(&["::1/128", "172.16.0.0/12"]));
+        assert_eq!(Layer::default().resolve().trusted_proxies, [], "none by default");
+
+        let err =
+            Layer::parse("kjp.toml", "\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap_err().to_string();
+        assert!(err.starts_with("kjp.toml:2: \"10.0.0.0/33\" is not an address or a network"), "{err}");
+        let err = Layer::parse("kjp.toml", "trusted_proxies = \"10.0.0.1\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("kjp.toml:1: "), "a list, not a string: {err}");
+        let err =
+            Layer::from_env(env(&[("KJP_TRUSTED_PROXIES", "10.0.0.1,lb.internal")])).unwrap_err().to_string();
+        assert!(
+            err.starts_with("KJP_TRUSTED_PROXIES=\"10.0.0.1,lb.internal\": \"lb.internal\" is not"),
+            "{err}"
+        );
     }
 }

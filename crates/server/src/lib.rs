@@ -17,6 +17,7 @@
 pub mod api;
 mod api_doc;
 pub mod console;
+mod forwarded;
 pub mod index;
 mod limit;
 pub mod ops;
@@ -52,6 +53,10 @@ pub struct Config {
     pub body_limit: usize,
     /// Largest agency file an API client may upload, in bytes: larger gets 413.
     pub upload_limit: usize,
+    /// Load balancers whose `X-Forwarded-For` is believed: a request from one of them is
+    /// counted, limited and audited as from the client the header names. Empty: the
+    /// header is ignored and every request is from its peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Config {
@@ -62,6 +67,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(15),
             body_limit: 4 * 1024,
             upload_limit: 1024 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -226,6 +232,7 @@ pub async fn serve(
     api::files::sweep_scratch(state.inner.store.data_dir());
     let app = web::router(state.clone());
     let rate_sync = state.spawn_rate_sync();
+    let trusted: Arc<[ipnet::IpNet]> = config.trusted_proxies.clone().into();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
@@ -255,8 +262,10 @@ pub async fn serve(
         // Answers are small and written at once: do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let trusted = trusted.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            let client = forwarded::client_addr(peer, req.headers(), &trusted);
+            req.extensions_mut().insert(axum::extract::ConnectInfo(client));
             app.clone().oneshot(req)
         });
         let conn = http.serve_connection(TokioIo::new(stream), service);

@@ -274,6 +274,34 @@ async fn too_many_requests_get_a_friendly_429() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let config = kjp_server::Config {
+        rate_per_minute: 2,
+        trusted_proxies: vec!["127.0.0.0/8".parse().expect("net")],
+        ..kjp_server::Config::default()
+    };
+    let app = spawn_with(true, config).await;
+    let from = |client: &'static str| {
+        let req = app.client.get(app.url("/api/v1/status")).query(&query(RECIPIENT, RECIPIENT_BIRTH));
+        async move { req.header("x-forwarded-for", client).send().await.expect("request").status().as_u16() }
+    };
+    assert_eq!([from("203.0.113.7").await, from("203.0.113.7").await], [200, 200]);
+    assert_eq!(from("203.0.113.7").await, 429, "the client's own limit");
+    assert_eq!(from("198.51.100.9").await, 200, "another client behind the same proxy is not held back");
+    // A client cannot escape its limit by writing the header itself: the proxy appends the
+    // address it saw, and that is the one counted.
+    assert_eq!(from("192.0.2.1, 203.0.113.7").await, 429);
+
+    // Not trusted: the header is ignored and the proxy is one client.
+    let app = spawn(true, 2).await;
+    for (client, expected) in [("203.0.113.7", 200), ("198.51.100.9", 200), ("192.0.2.1", 429)] {
+        let req = app.client.get(app.url("/api/v1/status")).query(&query(RECIPIENT, RECIPIENT_BIRTH));
+        let status = req.header("x-forwarded-for", client).send().await.expect("request").status().as_u16();
+        assert_eq!(status, expected, "{client}");
+    }
+}
+
+#[tokio::test]
 async fn kjmu_students_check_their_status_under_their_programme() {
     let app = spawn(true, 1000).await;
     let s = kjp_domain::Stage::of(kjp_domain::Programme::Kjmu, 2025, 1).expect("stage");
