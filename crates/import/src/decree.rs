@@ -219,40 +219,45 @@ pub async fn resolve_one(
     Ok(after)
 }
 
-/// Applies a stage's earlier resolutions again after a new run replaced its decisions:
-/// rule-based ones by the same rule, an officer's for a child still in review.
-pub async fn reapply(
-    store: &Store,
-    stage: Stage,
+/// A stage's earlier resolutions applied again to a new run's decisions, in memory:
+/// rule-based ones by the same rule, an officer's for a child still in review with the
+/// same open question. Returns, for each that applies, the index of the row in `rows`,
+/// the row as resolved and the resolution as recorded again; the caller writes both with
+/// the run.
+pub fn reapplied(
+    rows: &[DecisionRow],
+    resolutions: Vec<Resolution>,
     policy: &Policy,
     as_of: NaiveDate,
-) -> Result<usize, DecreeError> {
-    let resolutions = store.resolutions(stage).await?;
+) -> Result<Vec<(usize, DecisionRow, Resolution)>, DecreeError> {
     if resolutions.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let rules = Rules::new(policy, as_of)?;
+    // A few resolutions against millions of rows: look the rows up by the resolutions.
+    let mut by_nik: std::collections::HashMap<String, Resolution> =
+        resolutions.into_iter().map(|r| (r.nik.clone(), r)).collect();
     let mut items = Vec::new();
-    for r in resolutions {
-        let Some(d) = store.decision(stage, &r.nik).await? else { continue };
+    for (i, d) in rows.iter().enumerate() {
         if d.status != "review" {
             continue;
         }
+        let Some(r) = by_nik.remove(&d.nik) else { continue };
         let after = match Rule::parse(&r.rule) {
             Some(rule) => {
-                let facts = facts_of(&d, policy)?;
-                match conflict::settle_all(&facts, &conflicts_of(&d)?, rule) {
-                    Some(settled) => redecided(&d, &settled, &rules, policy),
+                let facts = facts_of(d, policy)?;
+                match conflict::settle_all(&facts, &conflicts_of(d)?, rule) {
+                    Some(settled) => redecided(d, &settled, &rules, policy),
                     None => continue,
                 }
             }
             // An officer's ruling applies only to the same open question it answered.
             None if d.unknown != r.before_unknown => continue,
             None => {
-                let facts = facts_of(&d, policy)?;
+                let facts = facts_of(d, policy)?;
                 match (r.outcome.as_str(), facts.level.and_then(|l| rules.monthly(l, facts.school))) {
-                    ("eligible", Some(m)) => officer_row(&d, Some(m)),
-                    ("ineligible", _) => officer_row(&d, None),
+                    ("eligible", Some(m)) => officer_row(d, Some(m)),
+                    ("ineligible", _) => officer_row(d, None),
                     _ => continue,
                 }
             }
@@ -263,11 +268,9 @@ pub async fn reapply(
             before_unknown: d.unknown.clone(),
             ..r
         };
-        items.push((after, again));
+        items.push((i, after, again));
     }
-    let n = items.len();
-    store.apply_resolutions(stage, &items).await?;
-    Ok(n)
+    Ok(items)
 }
 
 /// What the office asks to record.

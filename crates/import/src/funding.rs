@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use kjp_domain::funding::{Claim, Outcome, BUDGET_CEILING};
 use kjp_domain::regions::{self, RegionLevel};
 use kjp_domain::{Policy, Rupiah, Stage};
-use kjp_store::{FundingClaim, StageState, Store};
+use kjp_store::{DecisionRow, FundingClaim, StageState, Store};
 use serde::Serialize;
 
 use crate::encode;
@@ -45,19 +45,58 @@ fn months(stage: Stage) -> i64 {
 }
 
 fn claims_of(rows: &[FundingClaim], policy: &Policy, stage: Stage) -> Result<Vec<Claim>, StageError> {
-    rows.iter()
-        .map(|r| {
-            let corrupt = |reason: String| StageError::Corrupt { nik: r.nik.clone(), reason };
-            let facts = encode::decode(&r.facts, policy).map_err(corrupt)?;
-            let nik = r.nik.parse::<u64>().map_err(|e| corrupt(e.to_string()))?;
-            Ok(Claim {
-                nik,
-                decile: facts.dtks_decile,
-                continuing: facts.get(kjp_domain::BoolFact::Continuing) == Some(true),
-                cost: Rupiah::new(r.monthly_total * months(stage)),
-            })
-        })
-        .collect()
+    rows.iter().map(|r| claim(&r.nik, &r.facts, r.monthly_total, policy, stage)).collect()
+}
+
+/// One eligible child's claim on the budget, from its stored facts and monthly amount.
+fn claim(
+    nik: &str,
+    facts: &str,
+    monthly_total: i64,
+    policy: &Policy,
+    stage: Stage,
+) -> Result<Claim, StageError> {
+    let corrupt = |reason: String| StageError::Corrupt { nik: nik.to_owned(), reason };
+    let facts = encode::decode(facts, policy).map_err(corrupt)?;
+    let nik = nik.parse::<u64>().map_err(|e| corrupt(e.to_string()))?;
+    Ok(Claim {
+        nik,
+        decile: facts.dtks_decile,
+        continuing: facts.get(kjp_domain::BoolFact::Continuing) == Some(true),
+        cost: Rupiah::new(monthly_total * months(stage)),
+    })
+}
+
+/// The budget ceiling applied to a new run's decisions in memory, before they are
+/// written, exactly as [`apply`] applies it to stored ones: the eligible children, in NIK
+/// order, funded by the policy's order; those beyond `budget` become `unfunded` (reason
+/// `BUDGET_CEILING`). Without a ceiling every eligible child stays funded.
+pub fn apply_to(
+    rows: &mut [DecisionRow],
+    stage: Stage,
+    policy: &Policy,
+    budget: Option<i64>,
+) -> Result<Option<Outcome>, StageError> {
+    for d in rows.iter_mut().filter(|d| d.status == "unfunded") {
+        d.status = "eligible".into();
+        d.reasons.clear();
+    }
+    let Some(budget) = budget else { return Ok(None) };
+    let funding = order(policy)?;
+    let mut eligible: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].status == "eligible").collect();
+    eligible.sort_by(|&a, &b| rows[a].nik.cmp(&rows[b].nik));
+    let claims = eligible
+        .iter()
+        .map(|&i| claim(&rows[i].nik, &rows[i].facts, rows[i].monthly_total, policy, stage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (funded, outcome) = funding.fund(&claims, Rupiah::new(budget));
+    for (&i, funded) in eligible.iter().zip(&funded) {
+        if !funded {
+            rows[i].status = "unfunded".into();
+            rows[i].reasons = BUDGET_CEILING.into();
+        }
+    }
+    Ok(Some(outcome))
 }
 
 fn order(policy: &Policy) -> Result<&kjp_domain::funding::Funding, StageError> {

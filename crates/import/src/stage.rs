@@ -97,8 +97,23 @@ pub async fn verify(
     kjp_domain::assess::Rules::new(policy, row.as_of)?;
     let started_at = kjp_store::timestamp();
     let snapshots = store.latest_snapshots().await?;
-    let rows = decide_latest(store, stage, policy, row.as_of, &snapshots, progress).await?;
+    let mut rows = decide_latest(store, stage, policy, row.as_of, &snapshots, progress).await?;
     let candidates = rows.len() as u64;
+    // Conflicts settled before this run stay settled; then the budget ceiling, over the
+    // children eligible after the resolutions. Both in memory, so that the run's decisions
+    // are written with them in one transaction or not at all.
+    let resolutions = store.resolutions(stage).await?;
+    let again = crate::decree::reapplied(&rows, resolutions, policy, row.as_of).map_err(|e| match e {
+        crate::decree::DecreeError::Store(e) => StageError::Store(e),
+        other => StageError::Reapply(other.to_string()),
+    })?;
+    let reapplied = again.len();
+    let mut resolutions_again = Vec::with_capacity(reapplied);
+    for (i, after, resolution) in again {
+        rows[i] = after;
+        resolutions_again.push(resolution);
+    }
+    crate::funding::apply_to(&mut rows, stage, policy, row.budget)?;
     progress("write decisions", 0, candidates);
     let used: Vec<(String, String)> =
         snapshots.iter().map(|s| (s.source.clone(), s.sha256.clone())).collect();
@@ -114,19 +129,12 @@ pub async fn verify(
         candidates: candidates as i64,
     };
     store.record_policy(&policy.sha256, &policy.source, &policy.text).await?;
-    let number = store.replace_decisions(&run, &rows).await.map_err(|e| match e {
+    let number = store.replace_decisions(&run, &rows, &resolutions_again).await.map_err(|e| match e {
         StoreError::Decreed(s) => StageError::Decreed(s),
         other => other.into(),
     })?;
     progress("write decisions", candidates, candidates);
     std::thread::spawn(move || drop(rows));
-    // Conflicts settled before this run stay settled.
-    let reapplied = crate::decree::reapply(store, stage, policy, row.as_of).await.map_err(|e| match e {
-        crate::decree::DecreeError::Store(e) => StageError::Store(e),
-        other => StageError::Reapply(other.to_string()),
-    })?;
-    // Then the budget ceiling, over the children eligible after the resolutions.
-    crate::funding::apply(store, stage, policy).await?;
     Ok(Verified { run: number, candidates, snapshots: used, reapplied })
 }
 

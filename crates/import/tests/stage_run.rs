@@ -9,6 +9,7 @@ use kjp_domain::Status;
 use kjp_domain::{Policy, Stage};
 use kjp_import::{decree, stage};
 use kjp_store::Store;
+use sqlx::Connection;
 
 mod common;
 use common::TestDb;
@@ -274,6 +275,33 @@ async fn run(db: &TestDb) {
     assert_eq!(d(DRIVER_CHILD).await.status, "unfunded");
     assert_eq!(d(CAR_CONFLICT).await.status, "eligible");
     assert_eq!(d(DTKS_OUTSIDE).await.monthly_total, 420_000);
+
+    // A run whose write fails part-way (here: recording a carried-over settlement) leaves
+    // the previous run whole, not the new decisions without their settlements or ceiling.
+    let run_before = store.last_run(s).await.expect("run").expect("a run").run;
+    let sqlite = store.backend() == kjp_store::Backend::Sqlite;
+    let mut conn = sqlx::AnyConnection::connect(store.url()).await.expect("connect");
+    let (fail, unfail) = if sqlite {
+        (
+            "CREATE TRIGGER fail_test BEFORE INSERT ON resolutions BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            "DROP TRIGGER fail_test",
+        )
+    } else {
+        (
+            "CREATE FUNCTION fail_test() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ \
+             LANGUAGE plpgsql; \
+             CREATE TRIGGER fail_test BEFORE INSERT ON resolutions FOR EACH ROW EXECUTE FUNCTION fail_test()",
+            "DROP TRIGGER fail_test ON resolutions; DROP FUNCTION fail_test()",
+        )
+    };
+    sqlx::raw_sql(fail).execute(&mut conn).await.expect("install the failure");
+    let err = stage::verify(&store, s, &policy, &no_progress).await.unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    sqlx::raw_sql(unfail).execute(&mut conn).await.expect("remove the failure");
+    assert_eq!(store.last_run(s).await.expect("run").expect("a run").run, run_before, "no new run");
+    assert_eq!(d(CAR_CONFLICT).await.status, "eligible", "still settled");
+    assert_eq!(d(DRIVER_CHILD).await.status, "unfunded", "still beyond the ceiling");
+    assert_eq!(store.resolutions(s).await.expect("resolutions").len(), 3);
 
     // The decree: every recipient with level and amount, and a hash over all of it.
     let record = decree::decree(&store, s, &policy, &req).await.expect("decree");

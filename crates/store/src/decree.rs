@@ -66,7 +66,7 @@ impl Store {
         let s = stage.to_string();
         let mut tx = self.begin_write().await?;
         crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage).await?;
-        for (d, r) in items {
+        for (d, _) in items {
             sqlx::query(
                 "UPDATE decisions SET status = $3, grp = $4, routine = $5, periodic = $6, school_fee = $7, \
                  monthly_total = $8, reasons = $9, unknown = $10, facts = $11 WHERE stage = $1 AND nik = $2",
@@ -84,27 +84,9 @@ impl Store {
             .bind(&d.facts)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM resolutions WHERE stage = $1 AND nik = $2")
-                .bind(&s)
-                .bind(&r.nik)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO resolutions (stage, nik, rule, outcome, reason, resolved_by, resolved_at, before_status, before_unknown) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&s)
-            .bind(&r.nik)
-            .bind(&r.rule)
-            .bind(&r.outcome)
-            .bind(&r.reason)
-            .bind(&r.resolved_by)
-            .bind(&r.resolved_at)
-            .bind(&r.before_status)
-            .bind(&r.before_unknown)
-            .execute(&mut *tx)
-            .await?;
         }
+        let resolutions: Vec<Resolution> = items.iter().map(|(_, r)| r.clone()).collect();
+        record_resolutions::<sqlx::Any>(&mut tx, stage, &resolutions).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -316,4 +298,43 @@ impl Store {
         }
         Ok(current.into_values().collect())
     }
+}
+
+/// Records each resolution as the child's latest (replacing one recorded before), inside
+/// the caller's transaction. Generic so that a stage run's PostgreSQL COPY path shares it.
+pub(crate) async fn record_resolutions<DB>(
+    conn: &mut DB::Connection,
+    stage: Stage,
+    resolutions: &[Resolution],
+) -> Result<()>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let s = stage.to_string();
+    for r in resolutions {
+        sqlx::query::<DB>("DELETE FROM resolutions WHERE stage = $1 AND nik = $2")
+            .bind(s.clone())
+            .bind(r.nik.clone())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query::<DB>(
+            "INSERT INTO resolutions (stage, nik, rule, outcome, reason, resolved_by, resolved_at, before_status, before_unknown) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(s.clone())
+        .bind(r.nik.clone())
+        .bind(r.rule.clone())
+        .bind(r.outcome.clone())
+        .bind(r.reason.clone())
+        .bind(r.resolved_by.clone())
+        .bind(r.resolved_at.clone())
+        .bind(r.before_status.clone())
+        .bind(r.before_unknown.clone())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

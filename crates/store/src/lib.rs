@@ -483,10 +483,16 @@ impl Store {
         row.map(|r| run_from(&r)).transpose()
     }
 
-    /// Replaces every decision of a stage with `rows`, records the run and marks the
-    /// stage verified, all in one transaction: a crash leaves the previous run intact.
-    /// Returns the run number.
-    pub async fn replace_decisions(&self, run: &RunRecord, rows: &[DecisionRow]) -> Result<i64> {
+    /// Replaces every decision of a stage with `rows`, records again the `resolutions`
+    /// already applied to them (earlier settlements carried over to this run), records the
+    /// run and marks the stage verified, all in one transaction: a crash leaves the
+    /// previous run intact. Returns the run number.
+    pub async fn replace_decisions(
+        &self,
+        run: &RunRecord,
+        rows: &[DecisionRow],
+        resolutions: &[Resolution],
+    ) -> Result<i64> {
         let stage = run.stage.to_string();
         match self.backend {
             Backend::Sqlite => {
@@ -529,6 +535,7 @@ impl Store {
                     }
                     q.execute(&mut *tx).await?;
                 }
+                decree::record_resolutions::<sqlx::Any>(&mut tx, run.stage, resolutions).await?;
                 tx.commit().await?;
                 Ok(number)
             }
@@ -558,6 +565,7 @@ impl Store {
                     copy.send(buf.as_bytes()).await?;
                 }
                 copy.finish().await?;
+                decree::record_resolutions::<sqlx::Postgres>(&mut tx, run.stage, resolutions).await?;
                 tx.commit().await?;
                 Ok(number)
             }

@@ -73,15 +73,15 @@ async fn stages_open_once_and_runs_need_an_open_stage() {
             snapshots: String::new(),
             candidates: 0,
         };
-        assert!(matches!(store.replace_decisions(&run, &[]).await, Err(StoreError::NoStage(_))));
+        assert!(matches!(store.replace_decisions(&run, &[], &[]).await, Err(StoreError::NoStage(_))));
         let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
         let (row, new) = store.open_stage(s, day).await.unwrap();
         assert!(new);
         assert_eq!(row.state, StageState::Open);
         let (_, again) = store.open_stage(s, day).await.unwrap();
         assert!(!again, "opening twice changes nothing");
-        assert_eq!(store.replace_decisions(&run, &[]).await.unwrap(), 1);
-        assert_eq!(store.replace_decisions(&run, &[]).await.unwrap(), 2);
+        assert_eq!(store.replace_decisions(&run, &[], &[]).await.unwrap(), 1);
+        assert_eq!(store.replace_decisions(&run, &[], &[]).await.unwrap(), 2);
         assert_eq!(store.stage(s).await.unwrap().unwrap().state, StageState::Verified);
     })
     .await;
