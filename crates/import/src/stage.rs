@@ -102,7 +102,11 @@ pub async fn verify(
     // Conflicts settled before this run stay settled; then the budget ceiling, over the
     // children eligible after the resolutions. Both in memory, so that the run's decisions
     // are written with them in one transaction or not at all.
+    // Read again: a settlement or a ceiling may have come while the run was deciding. The
+    // write checks, under its lock, that they are still the ones applied here.
+    let budget = existing(store, stage).await?.budget;
     let resolutions = store.resolutions(stage).await?;
+    let basis = kjp_store::RunBasis::new(budget, &resolutions);
     let again = crate::decree::reapplied(&rows, resolutions, policy, row.as_of).map_err(|e| match e {
         crate::decree::DecreeError::Store(e) => StageError::Store(e),
         other => StageError::Reapply(other.to_string()),
@@ -113,7 +117,7 @@ pub async fn verify(
         rows[i] = after;
         resolutions_again.push(resolution);
     }
-    crate::funding::apply_to(&mut rows, stage, policy, row.budget)?;
+    crate::funding::apply_to(&mut rows, stage, policy, budget)?;
     progress("write decisions", 0, candidates);
     let used: Vec<(String, String)> =
         snapshots.iter().map(|s| (s.source.clone(), s.sha256.clone())).collect();
@@ -129,10 +133,11 @@ pub async fn verify(
         candidates: candidates as i64,
     };
     store.record_policy(&policy.sha256, &policy.source, &policy.text).await?;
-    let number = store.replace_decisions(&run, &rows, &resolutions_again).await.map_err(|e| match e {
-        StoreError::Decreed(s) => StageError::Decreed(s),
-        other => other.into(),
-    })?;
+    let number =
+        store.replace_decisions(&run, &rows, &resolutions_again, &basis).await.map_err(|e| match e {
+            StoreError::Decreed(s) => StageError::Decreed(s),
+            other => other.into(),
+        })?;
     progress("write decisions", candidates, candidates);
     std::thread::spawn(move || drop(rows));
     Ok(Verified { run: number, candidates, snapshots: used, reapplied })

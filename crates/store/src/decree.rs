@@ -65,7 +65,8 @@ impl Store {
     pub async fn apply_resolutions(&self, stage: Stage, items: &[(DecisionRow, Resolution)]) -> Result<()> {
         let s = stage.to_string();
         let mut tx = self.begin_write().await?;
-        crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage).await?;
+        crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage, self.backend == crate::Backend::Postgres)
+            .await?;
         for (d, _) in items {
             sqlx::query(
                 "UPDATE decisions SET status = $3, grp = $4, routine = $5, periodic = $6, school_fee = $7, \

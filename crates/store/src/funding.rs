@@ -49,7 +49,8 @@ impl Store {
     /// Sets or clears a stage's budget ceiling; refused on a decreed stage.
     pub async fn set_budget(&self, stage: Stage, budget: Option<i64>) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage).await?;
+        crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage, self.backend == crate::Backend::Postgres)
+            .await?;
         sqlx::query("UPDATE stages SET budget = $2 WHERE stage = $1")
             .bind(stage.to_string())
             .bind(budget)
@@ -87,7 +88,8 @@ impl Store {
     pub async fn set_funding(&self, stage: Stage, unfunded: &[String], reason_code: &str) -> Result<()> {
         let s = stage.to_string();
         let mut tx = self.begin_write().await?;
-        crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage).await?;
+        crate::ensure_not_decreed::<sqlx::Any>(&mut tx, stage, self.backend == crate::Backend::Postgres)
+            .await?;
         sqlx::query(
             "UPDATE decisions SET status = 'eligible', reasons = '' WHERE stage = $1 AND status = 'unfunded'",
         )

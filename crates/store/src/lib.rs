@@ -58,6 +58,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the database is busy ({0}): try again")]
     Busy(String),
+    #[error("stage {0} changed while the run was deciding (a conflict was settled or the budget ceiling set): nothing was written; run it again")]
+    Changed(Stage),
     #[error("{path}: {error}")]
     Io { path: PathBuf, error: std::io::Error },
 }
@@ -175,6 +177,24 @@ pub struct RunRecord {
     /// `source=sha256` pairs joined by `;`.
     pub snapshots: String,
     pub candidates: i64,
+}
+
+/// What a stage run's decisions were settled against: the stage's budget ceiling and its
+/// settlements (NIK and when settled) as the run read them. [`Store::replace_decisions`]
+/// writes the run only if they are still so, inside its transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunBasis {
+    pub budget: Option<i64>,
+    pub settled: Vec<(String, String)>,
+}
+
+impl RunBasis {
+    pub fn new(budget: Option<i64>, resolutions: &[Resolution]) -> RunBasis {
+        let mut settled: Vec<(String, String)> =
+            resolutions.iter().map(|r| (r.nik.clone(), r.resolved_at.clone())).collect();
+        settled.sort();
+        RunBasis { budget, settled }
+    }
 }
 
 /// One candidate's decision as stored. Text columns hold compact encodings written and
@@ -486,18 +506,20 @@ impl Store {
     /// Replaces every decision of a stage with `rows`, records again the `resolutions`
     /// already applied to them (earlier settlements carried over to this run), records the
     /// run and marks the stage verified, all in one transaction: a crash leaves the
-    /// previous run intact. Returns the run number.
+    /// previous run intact. Refused with [`StoreError::Changed`] if the stage's ceiling or
+    /// settlements are no longer `basis`. Returns the run number.
     pub async fn replace_decisions(
         &self,
         run: &RunRecord,
         rows: &[DecisionRow],
         resolutions: &[Resolution],
+        basis: &RunBasis,
     ) -> Result<i64> {
         let stage = run.stage.to_string();
         match self.backend {
             Backend::Sqlite => {
                 let mut tx = self.begin_write().await?;
-                let number = begin_run::<sqlx::Any>(&mut tx, run).await?;
+                let number = begin_run::<sqlx::Any>(&mut tx, run, basis).await?;
                 // A stage run writes millions of rows in one transaction: give this
                 // connection a page cache of 256 MB rather than the 2 MB default.
                 sqlx::query("PRAGMA cache_size = -262144").execute(&mut *tx).await?;
@@ -548,7 +570,7 @@ impl Store {
                     .bind(&stage)
                     .execute(&mut *tx)
                     .await?;
-                let number = begin_run::<sqlx::Postgres>(&mut tx, run).await?;
+                let number = begin_run::<sqlx::Postgres>(&mut tx, run, basis).await?;
                 sqlx::query("DELETE FROM decisions WHERE stage = $1").bind(&stage).execute(&mut *tx).await?;
                 let mut copy = tx
                     .copy_in_raw(&format!("COPY decisions ({DECISION_COLUMNS}) FROM STDIN WITH (FORMAT csv)"))
@@ -696,7 +718,9 @@ impl Store {
 }
 
 /// Fails unless the stage exists and is not decreed (inside the caller's transaction).
-pub(crate) async fn ensure_not_decreed<DB>(conn: &mut DB::Connection, stage: Stage) -> Result<()>
+/// With `lock` (PostgreSQL) the stage's row is locked until the transaction ends, so that
+/// writers of a stage's decisions take turns, as SQLite's write lock makes them.
+pub(crate) async fn ensure_not_decreed<DB>(conn: &mut DB::Connection, stage: Stage, lock: bool) -> Result<()>
 where
     DB: sqlx::Database,
     for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
@@ -706,7 +730,12 @@ where
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    let state: Option<String> = sqlx::query::<DB>("SELECT state FROM stages WHERE stage = $1")
+    let sql = if lock {
+        "SELECT state FROM stages WHERE stage = $1 FOR UPDATE"
+    } else {
+        "SELECT state FROM stages WHERE stage = $1"
+    };
+    let state: Option<String> = sqlx::query::<DB>(sql)
         .bind(stage.to_string())
         .fetch_optional(&mut *conn)
         .await?
@@ -719,10 +748,11 @@ where
     }
 }
 
-/// Checks that the stage exists and is not decreed, records the run and marks the stage
-/// verified, on `conn` (inside the caller's transaction). Generic so that the `Any` path
-/// and PostgreSQL's COPY path share it.
-async fn begin_run<DB>(conn: &mut DB::Connection, run: &RunRecord) -> Result<i64>
+/// Checks that the stage exists, is not decreed and still stands on `basis`, records the
+/// run and marks the stage verified, on `conn` (inside the caller's transaction, which
+/// holds the write lock or the stage's row). Generic so that the `Any` path and
+/// PostgreSQL's COPY path share it.
+async fn begin_run<DB>(conn: &mut DB::Connection, run: &RunRecord, basis: &RunBasis) -> Result<i64>
 where
     DB: sqlx::Database,
     for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
@@ -732,8 +762,25 @@ where
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    ensure_not_decreed::<DB>(conn, run.stage).await?;
+    ensure_not_decreed::<DB>(conn, run.stage, false).await?;
     let stage = run.stage.to_string();
+    let budget: Option<i64> = sqlx::query::<DB>("SELECT budget FROM stages WHERE stage = $1")
+        .bind(stage.clone())
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let mut settled: Vec<(String, String)> =
+        sqlx::query::<DB>("SELECT nik, resolved_at FROM resolutions WHERE stage = $1")
+            .bind(stage.clone())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_>>()?;
+    settled.sort();
+    if budget != basis.budget || settled != basis.settled {
+        return Err(StoreError::Changed(run.stage));
+    }
     let number: i64 = sqlx::query::<DB>(
         "SELECT CAST(COALESCE(MAX(run), 0) + 1 AS BIGINT) FROM stage_runs WHERE stage = $1",
     )

@@ -268,7 +268,7 @@ async fn tallies_within_a_kecamatan_or_a_school() {
             row("3171010403120002", "31.71.01.1002", "20100002", "eligible", "b=2012-03-04;d=2"),
             row("3171020403120003", "31.71.02.1001", "20100001", "ineligible", "b=2012-03-04;c=1"),
         ];
-        store.replace_decisions(&run, &rows, &[]).await.unwrap();
+        store.replace_decisions(&run, &rows, &[], &kjp_store::RunBasis::default()).await.unwrap();
         let key = |t: &kjp_store::Tally| (t.key.join("/"), t.count, t.monthly);
         let all = store.tally_within(s, &["status", "continuing"], Within::All).await.unwrap();
         assert_eq!(

@@ -73,16 +73,34 @@ async fn stages_open_once_and_runs_need_an_open_stage() {
             snapshots: String::new(),
             candidates: 0,
         };
-        assert!(matches!(store.replace_decisions(&run, &[], &[]).await, Err(StoreError::NoStage(_))));
+        assert!(matches!(
+            store.replace_decisions(&run, &[], &[], &kjp_store::RunBasis::default()).await,
+            Err(StoreError::NoStage(_))
+        ));
         let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
         let (row, new) = store.open_stage(s, day).await.unwrap();
         assert!(new);
         assert_eq!(row.state, StageState::Open);
         let (_, again) = store.open_stage(s, day).await.unwrap();
         assert!(!again, "opening twice changes nothing");
-        assert_eq!(store.replace_decisions(&run, &[], &[]).await.unwrap(), 1);
-        assert_eq!(store.replace_decisions(&run, &[], &[]).await.unwrap(), 2);
+        assert_eq!(
+            store.replace_decisions(&run, &[], &[], &kjp_store::RunBasis::default()).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            store.replace_decisions(&run, &[], &[], &kjp_store::RunBasis::default()).await.unwrap(),
+            2
+        );
         assert_eq!(store.stage(s).await.unwrap().unwrap().state, StageState::Verified);
+        // A ceiling set while a run was deciding: the run, settled without it, is refused
+        // and nothing is written; settled with it, it is written.
+        store.set_budget(s, Some(1_000_000)).await.unwrap();
+        let stale = store.replace_decisions(&run, &[], &[], &kjp_store::RunBasis::default()).await;
+        assert!(matches!(stale, Err(StoreError::Changed(_))), "{stale:?}");
+        assert!(stale.unwrap_err().to_string().contains("run it again"));
+        assert_eq!(store.last_run(s).await.unwrap().unwrap().run, 2, "no run recorded");
+        let basis = kjp_store::RunBasis { budget: Some(1_000_000), settled: vec![] };
+        assert_eq!(store.replace_decisions(&run, &[], &[], &basis).await.unwrap(), 3);
     })
     .await;
 }
