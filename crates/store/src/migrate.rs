@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (21, "api_clients", include_str!("../migrations/0021_api_clients.sql")),
     (23, "registry", include_str!("../migrations/0023_registry.sql")),
     (24, "operations", include_str!("../migrations/0024_operations.sql")),
+    (25, "unfunded_index", include_str!("../migrations/0025_unfunded_index.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
