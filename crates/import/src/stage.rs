@@ -100,10 +100,9 @@ pub async fn verify(
     let mut rows = decide_latest(store, stage, policy, row.as_of, &snapshots, progress).await?;
     let candidates = rows.len() as u64;
     // Conflicts settled before this run stay settled; then the budget ceiling, over the
-    // children eligible after the resolutions. Both in memory, so that the run's decisions
-    // are written with them in one transaction or not at all.
-    // Read again: a settlement or a ceiling may have come while the run was deciding. The
-    // write checks, under its lock, that they are still the ones applied here.
+    // children eligible after the settlements. Both in memory, so that the run's decisions
+    // are written with them in one transaction or not at all. Both are read now, after
+    // deciding, and the write checks under its lock that they are still the ones applied.
     let budget = existing(store, stage).await?.budget;
     let resolutions = store.resolutions(stage).await?;
     let basis = kjp_store::RunBasis::new(budget, &resolutions);

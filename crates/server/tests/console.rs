@@ -635,13 +635,22 @@ fn counts(csv: &str) -> std::collections::BTreeMap<String, i64> {
         .collect()
 }
 
+/// The dashboard's counts of 2025/1, as the CSV export gives them.
+async fn dashboard_counts(s: &Session) -> std::collections::BTreeMap<String, i64> {
+    counts(&s.get("/staff/dashboard.csv?stage=2025/1").await.1)
+}
+
+/// One count, 0 when the table has no such row.
+fn n(m: &std::collections::BTreeMap<String, i64>, key: &str) -> i64 {
+    m.get(key).copied().unwrap_or(0)
+}
+
 #[tokio::test]
 async fn dashboards_count_the_stage_as_amended() {
     let app = spawn(true, 10_000).await;
     let pw = add(&app, "disdik", "admin", "").await;
     let s = sign_in(&app, "disdik", &pw).await;
-    let (_, before) = s.get("/staff/dashboard.csv?stage=2025/1").await;
-    let before = counts(&before);
+    let before = dashboard_counts(&s).await;
     let req = kjp_import::amend::CorrectionRequest {
         nik: kjp_domain::Nik::parse(CAR_OWNED).unwrap(),
         change: kjp_import::amend::Change::Facts(vec![("family_car".into(), "no".into())]),
@@ -650,17 +659,14 @@ async fn dashboards_count_the_stage_as_amended() {
         by: "tester".into(),
     };
     kjp_import::amend::correct(&app.store, stage(), &req).await.expect("correct");
-    let (_, pending) = s.get("/staff/dashboard.csv?stage=2025/1").await;
-    assert_eq!(counts(&pending), before, "a pending correction counts once published");
+    assert_eq!(dashboard_counts(&s).await, before, "a pending correction counts once published");
     let decree = kjp_import::decree::DecreeRequest {
         number: "301/2025".into(),
         date: "2025-04-10".parse().unwrap(),
         note: String::new(),
     };
     kjp_import::amend::amend(&app.store, stage(), &decree).await.expect("amend");
-    let (_, after) = s.get("/staff/dashboard.csv?stage=2025/1").await;
-    let after = counts(&after);
-    let n = |m: &std::collections::BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(0);
+    let after = dashboard_counts(&s).await;
     assert_eq!(n(&after, "status,eligible"), n(&before, "status,eligible") + 1, "{after:?}");
     assert_eq!(n(&after, "status,ineligible"), n(&before, "status,ineligible") - 1, "{after:?}");
     assert_eq!(n(&after, "level,SD"), n(&before, "level,SD") + 1, "{after:?}");
@@ -678,8 +684,7 @@ async fn a_stage_not_yet_decreed_is_counted_afresh_on_every_view() {
     let app = spawn(false, 10_000).await;
     let pw = add(&app, "disdik", "admin", "").await;
     let s = sign_in(&app, "disdik", &pw).await;
-    let (_, before) = s.get("/staff/dashboard.csv?stage=2025/1").await;
-    let before = counts(&before);
+    let before = dashboard_counts(&s).await;
     let nik = kjp_domain::Nik::parse(DTKS_OUTSIDE).unwrap();
     kjp_import::decree::resolve_one(
         &app.store,
@@ -692,9 +697,7 @@ async fn a_stage_not_yet_decreed_is_counted_afresh_on_every_view() {
     )
     .await
     .expect("resolve");
-    let (_, after) = s.get("/staff/dashboard.csv?stage=2025/1").await;
-    let after = counts(&after);
-    let n = |m: &std::collections::BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(0);
+    let after = dashboard_counts(&s).await;
     assert_eq!(n(&after, "status,review"), n(&before, "status,review") - 1, "{before:?} {after:?}");
     assert_eq!(n(&after, "status,eligible"), n(&before, "status,eligible") + 1, "{before:?} {after:?}");
 }

@@ -519,7 +519,7 @@ impl Store {
         match self.backend {
             Backend::Sqlite => {
                 let mut tx = self.begin_write().await?;
-                let number = begin_run::<sqlx::Any>(&mut tx, run, basis).await?;
+                let number = begin_run::<sqlx::Any>(&mut tx, run, basis, false).await?;
                 // A stage run writes millions of rows in one transaction: give this
                 // connection a page cache of 256 MB rather than the 2 MB default.
                 sqlx::query("PRAGMA cache_size = -262144").execute(&mut *tx).await?;
@@ -565,12 +565,8 @@ impl Store {
                 // COPY needs the PostgreSQL connection itself, not the `Any` wrapper.
                 let mut conn = sqlx::postgres::PgConnection::connect(&self.url).await?;
                 let mut tx = conn.begin().await?;
-                // Lock the stage row so two runs of one stage cannot interleave.
-                sqlx::query("SELECT state FROM stages WHERE stage = $1 FOR UPDATE")
-                    .bind(&stage)
-                    .execute(&mut *tx)
-                    .await?;
-                let number = begin_run::<sqlx::Postgres>(&mut tx, run, basis).await?;
+                // The stage's row locked: two runs, or a run and a settlement, take turns.
+                let number = begin_run::<sqlx::Postgres>(&mut tx, run, basis, true).await?;
                 sqlx::query("DELETE FROM decisions WHERE stage = $1").bind(&stage).execute(&mut *tx).await?;
                 let mut copy = tx
                     .copy_in_raw(&format!("COPY decisions ({DECISION_COLUMNS}) FROM STDIN WITH (FORMAT csv)"))
@@ -750,9 +746,14 @@ where
 
 /// Checks that the stage exists, is not decreed and still stands on `basis`, records the
 /// run and marks the stage verified, on `conn` (inside the caller's transaction, which
-/// holds the write lock or the stage's row). Generic so that the `Any` path and
-/// PostgreSQL's COPY path share it.
-async fn begin_run<DB>(conn: &mut DB::Connection, run: &RunRecord, basis: &RunBasis) -> Result<i64>
+/// holds SQLite's write lock, or with `lock` takes the stage's row). Generic so that the
+/// `Any` path and PostgreSQL's COPY path share it.
+async fn begin_run<DB>(
+    conn: &mut DB::Connection,
+    run: &RunRecord,
+    basis: &RunBasis,
+    lock: bool,
+) -> Result<i64>
 where
     DB: sqlx::Database,
     for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
@@ -762,7 +763,7 @@ where
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<DB::Row>,
 {
-    ensure_not_decreed::<DB>(conn, run.stage, false).await?;
+    ensure_not_decreed::<DB>(conn, run.stage, lock).await?;
     let stage = run.stage.to_string();
     let budget: Option<i64> = sqlx::query::<DB>("SELECT budget FROM stages WHERE stage = $1")
         .bind(stage.clone())
