@@ -1,8 +1,9 @@
 //! Sign-in, sessions, CSRF and lock-out, and the guard in front of every staff route.
 //!
 //! Passwords are argon2id hashes ([`super::password`]). A session is a random 256-bit
-//! token in an HttpOnly, Secure, SameSite=Strict cookie; the database keeps only its sha256, with the session's CSRF token, which every
-//! staff form carries and the guard checks. The sign-in form uses a double-submit cookie.
+//! token in an HttpOnly, Secure, SameSite=Strict cookie; the database keeps only its
+//! sha256, with the session's CSRF token, which every staff form carries and the guard
+//! checks. The sign-in form uses a double-submit cookie.
 //! Repeated failures lock an account for a while; the counters are in the database, so
 //! every server process sees them.
 
